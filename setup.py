@@ -1,0 +1,64 @@
+"""Packaging for xicam-gisaxs-cnn: the Xi-cam plugin and its trainer."""
+from setuptools import find_packages, setup
+
+PLUGIN_PACKAGES = find_packages(include=["xicam_gisaxs_cnn", "xicam_gisaxs_cnn.*"])
+# The trainer lives in ./trainer but installs under a name that belongs to this project.
+TRAINER_PACKAGES = ["xicam_gisaxs_cnn_trainer"] + [
+    "xicam_gisaxs_cnn_trainer." + name
+    for name in find_packages(where="trainer")
+]
+
+CORE_REQUIRES = [
+    "numpy>=1.24",
+    "scipy>=1.10",
+    "torch==2.13.0",  # CPU build on these machines; see README for a CUDA build
+    "safetensors>=0.4",
+    "fabio>=2023.4",
+    "h5py>=3.8",
+    "tifffile>=2023.1",
+    "matplotlib>=3.7",
+    "tqdm>=4.65",
+]
+XICAM_REQUIRES = ["xicam==2.4.6", "qtpy>=2.0"]
+LIVE_REQUIRES = [
+    "bluesky>=1.12",
+    "event-model>=1.19",
+    "ophyd>=1.9",
+    "pyzmq>=25",
+    "tiled[all]==0.2.20",
+    "bluesky-tiled-plugins==2.0.12",
+    "databroker==1.2.5",
+]
+VALIDATION_REQUIRES = ["bornagain==25.*"]
+TEST_REQUIRES = ["pytest>=7.4", "hypothesis>=6.80", "pytest-timeout>=2.2"]
+
+setup(
+    name="xicam-gisaxs-cnn",
+    version="0.1.0",
+    description=(
+        "Xi-cam plugin and trainer: classify nanoparticle superlattices "
+        "(SC, BCC, FCC, HCP and their orientations) from GISAXS frames with CNNs"
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.10",
+    packages=PLUGIN_PACKAGES + TRAINER_PACKAGES,
+    package_dir={"xicam_gisaxs_cnn_trainer": "trainer"},
+    package_data={"xicam_gisaxs_cnn": ["models/bundles/*/*", "*.yapsy-plugin"]},
+    install_requires=CORE_REQUIRES,
+    extras_require={
+        "xicam": XICAM_REQUIRES,
+        "live": LIVE_REQUIRES,
+        "validation": VALIDATION_REQUIRES,
+        "test": TEST_REQUIRES,
+        "all": XICAM_REQUIRES + LIVE_REQUIRES + VALIDATION_REQUIRES + TEST_REQUIRES,
+    },
+    entry_points={
+        "console_scripts": ["gisaxs-cnn=xicam_gisaxs_cnn.cli:main"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Physics",
+    ],
+)

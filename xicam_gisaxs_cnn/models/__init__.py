@@ -1,0 +1,28 @@
+"""Model architectures, weight bundles and the classifier API.
+
+>>> from xicam_gisaxs_cnn.models import load_model
+>>> classifier = load_model()                 # the shipped default        # doctest: +SKIP
+>>> classifier.predict(image).label           # one canonical 125x125 image # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .architectures import ARCHITECTURES, EmbeddingClassifier, build_model
+from .bundle import Bundle, BundleError, OodStatistics, load_bundle, save_bundle
+from .classifier import Classifier, Prediction
+from .registry import DEFAULT_MODEL_NAME, MODEL_DIR_VARIABLE, list_models, resolve_bundle, user_model_dir
+
+
+def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu") -> Classifier:
+    """Load a classifier: ``None`` for the shipped default, a bundle name, or a bundle directory."""
+    return Classifier(load_bundle(resolve_bundle(name_or_path)), device=device)
+
+
+__all__ = [
+    "ARCHITECTURES", "Bundle", "BundleError", "Classifier", "DEFAULT_MODEL_NAME", "EmbeddingClassifier",
+    "MODEL_DIR_VARIABLE", "OodStatistics", "Prediction", "build_model", "list_models", "load_bundle",
+    "load_model", "resolve_bundle", "save_bundle", "user_model_dir",
+]

@@ -1,0 +1,176 @@
+"""Weight bundles: a directory with ``model.safetensors`` and ``manifest.json``.
+
+The manifest records the architecture, class list, canonical grid, preprocessing,
+calibration temperature, out-of-distribution statistics, training provenance,
+metrics and the sha256 of the weights. Loading verifies all of it and refuses a
+bundle that does not match this package's input contract. Weights are never pickled.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..canonical import IMAGE_SIZE, QY_RANGE_NM, QZ_RANGE_NM
+from ..classes import CLASS_NAMES
+from ..preprocess import PREPROCESSING
+from .architectures import EmbeddingClassifier, build_model
+
+BUNDLE_FORMAT: int = 1
+WEIGHTS_FILE: str = "model.safetensors"
+MANIFEST_FILE: str = "manifest.json"
+OOD_MEANS_KEY: str = "ood.class_means"
+OOD_PRECISION_KEY: str = "ood.precision"
+
+
+class BundleError(ValueError):
+    """A weight bundle is missing, corrupt, or does not match this package's contract."""
+
+
+def canonical_grid_record() -> dict[str, Any]:
+    """The canonical grid as written in manifests."""
+    return {"size": IMAGE_SIZE, "qy_range_nm": list(QY_RANGE_NM), "qz_range_nm": list(QZ_RANGE_NM)}
+
+
+@dataclass
+class OodStatistics:
+    """Class-conditional Gaussian model of the embeddings (Mahalanobis out-of-distribution score).
+
+    ``class_means`` (C, D) and a shared ``precision`` (D, D) matrix; ``threshold`` is
+    the score above which a frame is flagged (5% false alarms on in-distribution data).
+    """
+
+    class_means: torch.Tensor
+    precision: torch.Tensor
+    threshold: float
+
+    def score(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Minimum over classes of the squared Mahalanobis distance, divided by D (about 1 in distribution)."""
+        difference = embeddings[:, None, :] - self.class_means[None].to(embeddings.dtype)
+        distance = torch.einsum("ncd,de,nce->nc", difference, self.precision.to(embeddings.dtype), difference)
+        return distance.min(dim=1).values / embeddings.shape[1]
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: the model in eval mode, its manifest and where it came from."""
+
+    model: EmbeddingClassifier
+    manifest: dict[str, Any]
+    path: Path
+    ood: OodStatistics | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def sha256(self) -> str:
+        return self.manifest["sha256"]
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_bundle(
+    model: EmbeddingClassifier,
+    directory: str | Path,
+    *,
+    name: str | None = None,
+    architecture: str | None = None,
+    architecture_kwargs: dict[str, Any] | None = None,
+    temperature: float = 1.0,
+    ood: OodStatistics | None = None,
+    training: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` as a bundle into ``directory`` (created); return the directory.
+
+    ``architecture`` defaults to the registered name of the model's class.
+    """
+    from .architectures import ARCHITECTURES
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if architecture is None:
+        matches = [key for key, factory in ARCHITECTURES.items() if factory is type(model)]
+        if not matches:
+            raise BundleError(f"cannot tell the architecture of {type(model).__name__}; pass architecture=")
+        architecture = matches[0]
+    if not temperature > 0:
+        raise BundleError(f"temperature must be > 0, got {temperature}")
+    tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    if ood is not None:
+        tensors[OOD_MEANS_KEY] = ood.class_means.detach().cpu().float().contiguous()
+        tensors[OOD_PRECISION_KEY] = ood.precision.detach().cpu().float().contiguous()
+    weights = directory / WEIGHTS_FILE
+    save_file(tensors, str(weights))
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "name": name or directory.name,
+        "architecture": architecture,
+        "architecture_kwargs": architecture_kwargs or {},
+        "classes": list(CLASS_NAMES),
+        "canonical_grid": canonical_grid_record(),
+        "preprocessing": PREPROCESSING,
+        "temperature": float(temperature),
+        "ood": None if ood is None else {"method": "mahalanobis", "threshold": float(ood.threshold)},
+        "training": training or {},
+        "metrics": metrics or {},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "sha256": file_sha256(weights),
+    }
+    (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return directory
+
+
+def _check_contract(manifest: dict[str, Any], path: Path) -> None:
+    expected = {
+        "classes": list(CLASS_NAMES),
+        "canonical_grid": canonical_grid_record(),
+        "preprocessing": json.loads(json.dumps(PREPROCESSING)),
+    }
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            raise BundleError(f"bundle {path}: its {key} {manifest.get(key)!r} does not match this package's {value!r}")
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"bundle {path}: format {manifest.get('format')!r} is not {BUNDLE_FORMAT}")
+
+
+def load_bundle(directory: str | Path) -> Bundle:
+    """Load and verify a bundle directory (checksum, classes, grid, preprocessing, weights)."""
+    directory = Path(directory)
+    manifest_path, weights = directory / MANIFEST_FILE, directory / WEIGHTS_FILE
+    for required in (manifest_path, weights):
+        if not required.is_file():
+            raise BundleError(f"bundle {directory}: missing {required.name}")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as error:
+        raise BundleError(f"bundle {directory}: manifest.json is not valid JSON ({error})") from None
+    _check_contract(manifest, directory)
+    actual = file_sha256(weights)
+    if actual != manifest.get("sha256"):
+        raise BundleError(f"bundle {directory}: sha256 of {WEIGHTS_FILE} is {actual}, manifest says {manifest.get('sha256')}")
+    tensors = load_file(str(weights))
+    ood = None
+    if manifest.get("ood"):
+        ood = OodStatistics(tensors.pop(OOD_MEANS_KEY), tensors.pop(OOD_PRECISION_KEY), manifest["ood"]["threshold"])
+    model = build_model(manifest["architecture"], **manifest.get("architecture_kwargs", {}))
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    if missing or unexpected:
+        raise BundleError(f"bundle {directory}: weights do not fit {manifest['architecture']} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return Bundle(model.eval(), manifest, directory, ood)

@@ -1,0 +1,154 @@
+"""The classifier users call: canonical images in, labels, probabilities, OOD scores out."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..canonical import IMAGE_SIZE
+from ..classes import CLASS_NAMES
+from ..preprocess import model_input_torch
+from .bundle import Bundle
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Results for N images (N = 1 for a single image).
+
+    Attributes
+    ----------
+    labels : list of str
+        Predicted class names.
+    class_indices : (N,) int array
+    probabilities : (N, 7) float array
+        Calibrated (temperature-scaled) class probabilities, rows sum to 1.
+    ood_scores : (N,) float array
+        Out-of-distribution score, higher = less like any training class; NaN if
+        the bundle carries no OOD statistics.
+    ood_flags : (N,) bool array
+        ``ood_scores`` above the bundle's threshold (5% false alarms in distribution).
+    embeddings : (N, D) float array
+        Penultimate-layer activations.
+    """
+
+    labels: list[str]
+    class_indices: np.ndarray
+    probabilities: np.ndarray
+    ood_scores: np.ndarray
+    ood_flags: np.ndarray
+    embeddings: np.ndarray
+
+    def _single(self, values: Any) -> Any:
+        if len(self.labels) != 1:
+            raise ValueError(f"this prediction holds {len(self.labels)} images; index the arrays instead")
+        return values[0]
+
+    @property
+    def label(self) -> str:
+        """The label of a single-image prediction."""
+        return self._single(self.labels)
+
+    @property
+    def probability(self) -> np.ndarray:
+        """Class probabilities (7,) of a single-image prediction."""
+        return self._single(self.probabilities)
+
+    @property
+    def ood_score(self) -> float:
+        """OOD score of a single-image prediction."""
+        return float(self._single(self.ood_scores))
+
+
+def _as_batch(values: Any, name: str, dtype: torch.dtype) -> torch.Tensor:
+    tensor = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values)
+    if tensor.ndim == 2:
+        tensor = tensor[None]
+    if tensor.ndim == 4 and tensor.shape[1] == 1:
+        tensor = tensor[:, 0]
+    if tensor.ndim != 3 or tuple(tensor.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(
+            f"{name} must be one canonical {IMAGE_SIZE}x{IMAGE_SIZE} image or a batch (N, {IMAGE_SIZE}, {IMAGE_SIZE}), "
+            f"got shape {tuple(tensor.shape)}; resample detector frames with xicam_gisaxs_cnn.frames first"
+        )
+    if tensor.dtype.is_complex:
+        raise ValueError(f"{name} must be real, got {tensor.dtype}")
+    return tensor.to(dtype)[:, None]
+
+
+class Classifier:
+    """A loaded weight bundle, ready to classify canonical images.
+
+    Use :func:`xicam_gisaxs_cnn.models.load_model` to make one.
+    """
+
+    def __init__(self, bundle: Bundle, device: str | torch.device = "cpu") -> None:
+        self.bundle = bundle
+        self.device = torch.device(device)
+        self.model = bundle.model.to(self.device).eval()
+        self.temperature = float(bundle.manifest.get("temperature", 1.0))
+
+    @property
+    def name(self) -> str:
+        return self.bundle.name
+
+    @property
+    def sha256(self) -> str:
+        return self.bundle.sha256
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.bundle.manifest
+
+    def _inputs(self, images: Any, masks: Any) -> torch.Tensor:
+        batch = _as_batch(images, "images", torch.float32)
+        mask_batch = None if masks is None else _as_batch(masks, "masks", torch.bool)
+        if mask_batch is not None and mask_batch.shape != batch.shape:
+            raise ValueError(f"masks shape {tuple(mask_batch.shape)} does not match images {tuple(batch.shape)}")
+        return model_input_torch(batch, mask_batch).to(self.device)
+
+    @torch.inference_mode()
+    def predict(self, images: Any, masks: Any = None, *, batch_size: int = 256) -> Prediction:
+        """Classify one canonical image (125, 125) or a batch (N, 125, 125) of intensities.
+
+        ``masks`` (same shape, True = valid data) marks gaps, beam stop and horizon.
+        NaN pixels count as masked.
+        """
+        inputs = self._inputs(images, masks)
+        logits, embeddings = [], []
+        for start in range(0, inputs.shape[0], batch_size):
+            chunk = inputs[start:start + batch_size]
+            embedding = self.model.embed(chunk)
+            embeddings.append(embedding)
+            logits.append(self.model.fc(embedding))
+        logit = torch.cat(logits).float()
+        embedding = torch.cat(embeddings).float()
+        probabilities = torch.softmax(logit / self.temperature, dim=1)
+        indices = probabilities.argmax(dim=1)
+        if self.bundle.ood is not None:
+            scores = self.bundle.ood.score(embedding.cpu())
+            flags = scores > self.bundle.ood.threshold
+        else:
+            scores = torch.full((logit.shape[0],), float("nan"))
+            flags = torch.zeros(logit.shape[0], dtype=torch.bool)
+        return Prediction(
+            labels=[CLASS_NAMES[i] for i in indices.tolist()],
+            class_indices=indices.cpu().numpy(),
+            probabilities=probabilities.cpu().numpy(),
+            ood_scores=scores.numpy(),
+            ood_flags=flags.numpy(),
+            embeddings=embedding.cpu().numpy(),
+        )
+
+    def saliency(self, image: Any, mask: Any = None) -> np.ndarray:
+        """Which pixels drove the decision: |d logit(predicted) / d intensity channel|, scaled to [0, 1], (125, 125)."""
+        inputs = self._inputs(image, mask)
+        if inputs.shape[0] != 1:
+            raise ValueError(f"saliency takes one image, got {inputs.shape[0]}")
+        inputs = inputs.clone().requires_grad_(True)
+        logits = self.model(inputs)
+        logits[0, logits[0].argmax()].backward()
+        gradient = inputs.grad[0, 0].abs() * inputs[0, 1].detach()
+        peak = gradient.max()
+        return (gradient / peak if peak > 0 else gradient).detach().cpu().numpy()
