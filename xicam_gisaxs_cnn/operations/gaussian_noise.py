@@ -1,5 +1,4 @@
 """Operation: add Gaussian noise scaled to the pattern's mean intensity."""
-from __future__ import annotations
 
 import numpy as np
 from xicam.core.intents import ImageIntent

@@ -1,5 +1,4 @@
 """Operation: shot noise for a pattern holding a given number of photons."""
-from __future__ import annotations
 
 import numpy as np
 from xicam.core.intents import ImageIntent

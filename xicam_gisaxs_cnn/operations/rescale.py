@@ -1,5 +1,4 @@
 """Operation: lose resolution by area-averaging down and interpolating back."""
-from __future__ import annotations
 
 import numpy as np
 from xicam.core.intents import ImageIntent

@@ -1,5 +1,4 @@
 """Operation: blur a GISAXS pattern with a Gaussian (instrumental resolution)."""
-from __future__ import annotations
 
 import numpy as np
 from xicam.core.intents import ImageIntent

@@ -1,0 +1,121 @@
+"""Architectures, weight bundles (checksums, contract) and the classifier API."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from xicam_gisaxs_cnn.classes import CLASS_NAMES
+from xicam_gisaxs_cnn.models import (
+    ARCHITECTURES, BundleError, OodStatistics, build_model, list_models, load_model, save_bundle, user_model_dir,
+)
+
+
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
+def test_every_architecture_maps_a_batch_to_seven_logits_and_an_embedding(architecture):
+    model = build_model(architecture).eval()
+    inputs = torch.rand(2, 2, 125, 125)
+    with torch.no_grad():
+        logits, embedding = model(inputs), model.embed(inputs)
+    assert logits.shape == (2, 7)
+    assert torch.allclose(model.fc(embedding), logits, atol=1e-5)
+
+
+def test_compact_model_is_small_enough_to_ship():
+    parameters = sum(p.numel() for p in build_model("compact").parameters())
+    assert parameters * 4 < 4e6  # bytes as float32
+
+
+def test_unknown_architecture_is_named():
+    with pytest.raises(ValueError, match="unknown architecture 'lenet'"):
+        build_model("lenet")
+
+
+def test_bundle_round_trip_gives_identical_predictions(tmp_path):
+    torch.manual_seed(1)
+    model = build_model("compact").eval()
+    path = save_bundle(model, tmp_path / "m", temperature=2.0, metrics={"clean_accuracy": 0.5})
+    classifier = load_model(path)
+    images = np.random.default_rng(0).random((3, 125, 125))
+    prediction = classifier.predict(images)
+    with torch.no_grad():
+        from xicam_gisaxs_cnn.preprocess import model_input_torch
+        logits = model(model_input_torch(torch.from_numpy(images).float()[:, None]))
+    np.testing.assert_allclose(prediction.probabilities, torch.softmax(logits / 2.0, 1).numpy(), rtol=1e-5, atol=1e-6)
+    assert prediction.labels == [CLASS_NAMES[i] for i in logits.argmax(1).tolist()]
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["classes"] == list(CLASS_NAMES) and manifest["metrics"]["clean_accuracy"] == 0.5
+    assert len(manifest["sha256"]) == 64
+
+
+def test_single_image_prediction_has_scalar_accessors(untrained_bundle):
+    prediction = load_model(untrained_bundle).predict(np.ones((125, 125)))
+    assert prediction.label in CLASS_NAMES
+    assert prediction.probability.shape == (7,) and prediction.probability.sum() == pytest.approx(1.0, abs=1e-6)
+    assert np.isnan(prediction.ood_score)  # no OOD statistics in an untrained bundle
+
+
+def test_tampered_weights_fail_the_checksum(untrained_bundle, tmp_path):
+    copy = shutil.copytree(untrained_bundle, tmp_path / "copy")
+    with open(copy / "model.safetensors", "r+b") as stream:
+        stream.seek(-4, 2)
+        stream.write(b"\x00\x01\x02\x03")
+    with pytest.raises(BundleError, match="sha256"):
+        load_model(copy)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("classes", ["A", "B"], "classes"),
+        ("canonical_grid", {"size": 64}, "canonical_grid"),
+        ("preprocessing", {"name": "linear"}, "preprocessing"),
+    ],
+)
+def test_bundle_with_another_contract_is_refused(untrained_bundle, tmp_path, key, value, message):
+    copy = shutil.copytree(untrained_bundle, tmp_path / "copy")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest[key] = value
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=message):
+        load_model(copy)
+
+
+def test_missing_bundle_names_where_it_looked(tmp_path):
+    with pytest.raises(BundleError, match="no model bundle 'nope'"):
+        load_model("nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BundleError, match="no model bundle"):
+        load_model(tmp_path / "empty")
+
+
+def test_bundles_in_the_user_directory_are_found_by_name(untrained_bundle):
+    shutil.copytree(untrained_bundle, user_model_dir() / "mine")
+    assert "mine" in list_models()
+    assert load_model("mine").name == "untrained"
+
+
+def test_wrong_image_shape_is_a_clear_error(untrained_bundle):
+    classifier = load_model(untrained_bundle)
+    with pytest.raises(ValueError, match="canonical 125x125"):
+        classifier.predict(np.ones((100, 100)))
+    with pytest.raises(ValueError, match="masks shape"):
+        classifier.predict(np.ones((2, 125, 125)), masks=np.ones((1, 125, 125), bool))
+
+
+def test_ood_statistics_score_distance_from_the_class_means(tmp_path):
+    means = torch.zeros(7, 4)
+    means[1] = 10.0
+    statistics = OodStatistics(means, torch.eye(4), threshold=3.0)
+    scores = statistics.score(torch.tensor([[0.0, 0, 0, 0], [10.0, 10, 10, 10], [5.0, 5, 5, 5]]))
+    np.testing.assert_allclose(scores.numpy(), [0.0, 0.0, 25.0])
+
+
+def test_saliency_is_zero_on_masked_pixels(untrained_bundle):
+    mask = np.ones((125, 125), bool)
+    mask[:, :40] = False
+    image = np.random.default_rng(0).random((125, 125))
+    saliency = load_model(untrained_bundle).saliency(image, mask)
+    assert saliency.shape == (125, 125) and saliency.max() == pytest.approx(1.0)
+    assert not saliency[:, :40].any()
