@@ -248,6 +248,9 @@ class HipGISAXSFolder(torch.utils.data.IterableDataset):
         Files per batch.
     qlims : sequence of 4 floats, optional
         q range of ``.out`` files that have no sidecar, nm^-1.
+    indices : (M,) int array, optional
+        Which of :attr:`files` (sorted, with :attr:`labels`) to use, e.g. one
+        side of a stratified split; all when omitted.
     shuffle, seed, drop_last, rank, world_size
         As for :class:`~xicam_gisaxs_cnn_trainer.datasets.ShardDataset`.
 
@@ -263,6 +266,7 @@ class HipGISAXSFolder(torch.utils.data.IterableDataset):
         *,
         batch_size: int,
         qlims: Sequence[float] | None = None,
+        indices: np.ndarray | Sequence[int] | None = None,
         shuffle: bool = False,
         seed: int = 0,
         drop_last: bool = False,
@@ -273,6 +277,11 @@ class HipGISAXSFolder(torch.utils.data.IterableDataset):
         labelled = label_files(root, mapping)
         self.files = [path for path, _ in labelled]
         self.labels = np.array([index for _, index in labelled], dtype=np.int64)
+        self.indices = np.arange(len(self.files)) if indices is None else np.asarray(indices, dtype=np.int64)
+        if self.indices.ndim != 1 or (self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(self.files))):
+            raise ValueError(f"indices must be a 1-D array of file indices in [0, {len(self.files)})")
+        if np.unique(self.indices).size != self.indices.size:
+            raise ValueError("indices holds repeated files")
         self.qlims = None if qlims is None else check_qlims(qlims)
         self.batch_size = check_batch_size(batch_size)
         self.shuffle = shuffle
@@ -288,16 +297,17 @@ class HipGISAXSFolder(torch.utils.data.IterableDataset):
 
     def __len__(self) -> int:
         """Batches per epoch over all ranks and workers together."""
-        full, rest = divmod(len(self.files), self.batch_size)
+        full, rest = divmod(self.indices.size, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
     def __iter__(self) -> Iterator[Batch]:
         slot, slots = worker_slot(rank=self.rank, world_size=self.world_size)
         batches = epoch_batches(
-            len(self.files), self.batch_size,
+            self.indices.size, self.batch_size,
             shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, drop_last=self.drop_last,
         )
-        for positions in batches[slot::slots]:
+        for batch in batches[slot::slots]:
+            positions = self.indices[batch]
             frames = [read_hipgisaxs(self.files[position], qlims=self.qlims) for position in positions]
             images = np.stack([frame.image for frame in frames]).astype(np.float32)
             masks = np.stack([frame.mask for frame in frames])

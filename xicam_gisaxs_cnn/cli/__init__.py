@@ -7,6 +7,7 @@ import sys
 
 SUBCOMMANDS: tuple[str, ...] = (
     "demo",
+    "train",
 )
 
 

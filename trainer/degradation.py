@@ -1,0 +1,115 @@
+"""Degradation during training and evaluation: the paper's per-noise settings and one robust mixture.
+
+A :class:`Degradation` is parsed from a short spec:
+
+- ``clean`` - nothing;
+- ``smear:SIGMA_PX`` - Gaussian blur (paper: 0.5, 1.0);
+- ``gaussian:ALPHA`` - additive noise, std = alpha x mean intensity (paper: 0.1-1.0);
+- ``poisson:COUNTS`` - shot noise for COUNTS expected photons per image (paper: level not given; we use 1e5);
+- ``rescale:SIZE`` - area-average to SIZE x SIZE and back (paper: 100, 75, 50, 25);
+- ``mixture`` - each of the above drawn at random per sample, so one model is robust to all.
+
+All apply to (N, 1, 125, 125) batches with :mod:`xicam_gisaxs_cnn.degrade_torch`, the
+same functions the plugin uses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from xicam_gisaxs_cnn import degrade_torch
+from xicam_gisaxs_cnn.canonical import IMAGE_SIZE
+
+KINDS: tuple[str, ...] = ("clean", "smear", "gaussian", "poisson", "rescale", "mixture")
+
+
+@dataclass(frozen=True)
+class MixtureRanges:
+    """Per-sample draws of the mixture: each degradation applied with its probability.
+
+    Applied in the order smear -> rescale -> Poisson -> Gaussian (the Gaussian last,
+    since it may leave negative values that the others refuse).
+    """
+
+    smear_probability: float = 0.5
+    smear_sigma_px: tuple[float, float] = (0.0, 2.0)
+    rescale_probability: float = 0.4
+    rescale_size: tuple[int, int] = (20, 125)
+    poisson_probability: float = 0.5
+    poisson_log10_counts: tuple[float, float] = (3.0, 7.0)
+    gaussian_probability: float = 0.5
+    gaussian_alpha: tuple[float, float] = (0.0, 1.5)
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """One degradation setting; ``level`` is sigma_px, alpha, counts or size by ``kind``."""
+
+    kind: str = "clean"
+    level: float | None = None
+    mixture: MixtureRanges = MixtureRanges()
+
+    @classmethod
+    def parse(cls, spec: str) -> "Degradation":
+        """``"gaussian:0.5"`` -> Degradation("gaussian", 0.5); see the module docstring."""
+        kind, _, level = spec.strip().lower().partition(":")
+        if kind not in KINDS:
+            raise ValueError(f"unknown degradation {spec!r}; expected one of {', '.join(KINDS)} (e.g. gaussian:0.5)")
+        if kind in ("clean", "mixture"):
+            if level:
+                raise ValueError(f"degradation {kind!r} takes no level, got {spec!r}")
+            return cls(kind)
+        if not level:
+            raise ValueError(f"degradation {kind!r} needs a level, e.g. {kind}:1.0, got {spec!r}")
+        try:
+            value = float(level)
+        except ValueError:
+            raise ValueError(f"degradation level must be a number, got {level!r} in {spec!r}") from None
+        return cls(kind, value)
+
+    @property
+    def spec(self) -> str:
+        """The spec string this degradation parses from."""
+        return self.kind if self.level is None else f"{self.kind}:{self.level:g}"
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Degrade a batch (N, 1, 125, 125) of non-negative intensities."""
+        if self.kind == "clean":
+            return images
+        if self.kind == "smear":
+            return degrade_torch.smear(images, self.level)
+        if self.kind == "gaussian":
+            return degrade_torch.gaussian_noise(images, self.level, generator)
+        if self.kind == "poisson":
+            return degrade_torch.poisson_noise(images, self.level, generator)
+        if self.kind == "rescale":
+            return degrade_torch.rescale(images, int(self.level))
+        return _mixture(images, self.mixture, generator)
+
+
+def _uniform(count: int, bounds: tuple[float, float], generator, like: torch.Tensor) -> torch.Tensor:
+    low, high = bounds
+    return low + (high - low) * torch.rand(count, generator=generator, dtype=like.dtype).to(like.device)
+
+
+def _chosen(count: int, probability: float, generator) -> torch.Tensor:
+    return torch.rand(count, generator=generator) < probability
+
+
+def _mixture(images: torch.Tensor, ranges: MixtureRanges, generator) -> torch.Tensor:
+    count = images.shape[0]
+    sigma = _uniform(count, ranges.smear_sigma_px, generator, images)
+    sigma = torch.where(_chosen(count, ranges.smear_probability, generator).to(images.device), sigma, torch.zeros_like(sigma))
+    images = degrade_torch.smear(images, sigma)
+    sizes = torch.randint(ranges.rescale_size[0], ranges.rescale_size[1] + 1, (count,), generator=generator)
+    sizes = torch.where(_chosen(count, ranges.rescale_probability, generator), sizes, torch.full_like(sizes, IMAGE_SIZE))
+    images = degrade_torch.rescale(images, sizes)
+    shot = _chosen(count, ranges.poisson_probability, generator).to(images.device) & (images.sum(dim=(1, 2, 3)) > 0)
+    if bool(shot.any()):
+        counts = 10.0 ** _uniform(int(shot.sum()), ranges.poisson_log10_counts, generator, images)
+        images = images.clone()
+        images[shot] = degrade_torch.poisson_noise(images[shot], counts, generator)
+    alpha = _uniform(count, ranges.gaussian_alpha, generator, images)
+    alpha = torch.where(_chosen(count, ranges.gaussian_probability, generator).to(images.device), alpha, torch.zeros_like(alpha))
+    return degrade_torch.gaussian_noise(images, alpha, generator)

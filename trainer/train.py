@@ -1,0 +1,191 @@
+"""Train a classifier and write a weight bundle the plugin loads with no other step.
+
+Single process::
+
+    gisaxs-cnn train --arch compact --data simulate --epochs 10 --name my-model
+
+Many GPUs (one process per GPU, DistributedDataParallel)::
+
+    torchrun --nproc_per_node 4 -m xicam_gisaxs_cnn_trainer.train --device cuda --amp ...
+
+Layout after torchvision's references: ``get_args_parser`` -> ``main`` ->
+``train_one_epoch`` / ``evaluate``; a checkpoint is one dict, resumed with ``--resume``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, save_bundle, user_model_dir
+from xicam_gisaxs_cnn.preprocess import model_input_torch
+
+from .calibration import fit_ood_statistics, fit_temperature
+from .degradation import Degradation
+from .simulation import SimulationConfig
+from .sources import batches, make_sources
+
+
+def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Arguments of ``gisaxs-cnn train`` (also ``python -m xicam_gisaxs_cnn_trainer.train``)."""
+    parser = parser or argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="compact", choices=sorted(ARCHITECTURES), help="architecture (default: compact)")
+    parser.add_argument("--data", default="simulate", help="simulate | shards:DIR | hipgisaxs:DIR (default: simulate)")
+    parser.add_argument("--mapping", help="JSON file: glob pattern -> class name, for hipgisaxs:DIR")
+    parser.add_argument("--sim-config", help="JSON file of SimulationConfig fields, for --data simulate")
+    parser.add_argument("--degradation", default="mixture", help="clean | smear:S | gaussian:A | poisson:C | rescale:N | mixture (default)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batches-per-epoch", type=int, default=100, help="for --data simulate")
+    parser.add_argument("--validation-batches", type=int, default=10, help="for --data simulate")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW, one-cycle)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--amp", action="store_true", help="mixed precision (float16 on CUDA, bfloat16 on CPU)")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", help="bundle name, written into the user model directory")
+    parser.add_argument("--output", help="bundle directory (instead of --name)")
+    parser.add_argument("--checkpoint-dir", help="where per-epoch checkpoints go (default: BUNDLE.checkpoints beside the bundle)")
+    parser.add_argument("--resume", help="checkpoint file to resume from")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def init_distributed(device: str) -> tuple[int, int]:
+    """Join the ``torchrun`` process group when launched by it; ``(rank, world_size)``."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return 0, 1
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    torch.distributed.init_process_group(backend)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    return torch.distributed.get_rank(), world_size
+
+
+def _autocast(device: torch.device, enabled: bool):
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype, enabled=enabled)
+
+
+def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device, epoch, amp, scaler, generator, quiet=True) -> dict:
+    """One pass over ``loader``: degrade, normalise, cross-entropy, step; returns loss and accuracy."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for batch in tqdm(loader, desc=f"epoch {epoch}", disable=quiet, leave=False):
+        batch = batch.to(device)
+        inputs = model_input_torch(degradation(batch.images, generator), batch.masks)
+        with _autocast(device, amp):
+            logits = model(inputs)
+            loss = torch.nn.functional.cross_entropy(logits.float(), batch.labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        total_loss += float(loss) * batch.labels.numel()
+        correct += int((logits.argmax(1) == batch.labels).sum())
+        seen += batch.labels.numel()
+    return {"train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1)}
+
+
+@torch.inference_mode()
+def evaluate(model, loader, degradation, *, device, generator) -> dict:
+    """Logits, embeddings and labels over a loader (model in eval mode), plus accuracy."""
+    model.eval()
+    logits, embeddings, labels = [], [], []
+    for batch in loader:
+        batch = batch.to(device)
+        inputs = model_input_torch(degradation(batch.images, generator), batch.masks)
+        embedding = model.embed(inputs)
+        embeddings.append(embedding.float().cpu())
+        logits.append(model.fc(embedding).float().cpu())
+        labels.append(batch.labels.cpu())
+    result = {"logits": torch.cat(logits), "embeddings": torch.cat(embeddings), "labels": torch.cat(labels)}
+    result["accuracy"] = float((result["logits"].argmax(1) == result["labels"]).float().mean())
+    return result
+
+
+def bundle_directory(args) -> Path:
+    """Where the bundle goes: ``--output``, else ``--name`` in the user model directory."""
+    if args.output:
+        return Path(args.output)
+    if not args.name:
+        raise ValueError("give --name (bundle in the user model directory) or --output DIR")
+    return user_model_dir() / args.name
+
+
+def main(args) -> Path:
+    """Train as ``args`` say; return the bundle directory (on rank 0)."""
+    torch.manual_seed(args.seed)
+    rank, world_size = init_distributed(args.device)
+    device = torch.device(args.device if world_size == 1 or not args.device.startswith("cuda") else f"cuda:{os.environ['LOCAL_RANK']}")
+    degradation = Degradation.parse(args.degradation)
+    config = SimulationConfig.from_dict(json.loads(Path(args.sim_config).read_text())) if args.sim_config else None
+    sources = make_sources(
+        args.data, batch_size=args.batch_size, batches_per_epoch=args.batches_per_epoch,
+        validation_batches=args.validation_batches, seed=args.seed, config=config, mapping=args.mapping,
+        device="cpu", rank=rank, world_size=world_size,
+    )
+    output = bundle_directory(args)
+    checkpoints = Path(args.checkpoint_dir) if args.checkpoint_dir else output.with_name(output.name + ".checkpoints")
+    model = build_model(args.arch).to(device)
+    training_model = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps = args.epochs * math.ceil(len(sources.train) / world_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=max(steps, 1), pct_start=0.15)
+    scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == "cuda")
+    start_epoch, log = 0, []
+    if args.resume:
+        checkpoint = torch.load(args.resume, map_location=device, weights_only=False)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["lr_scheduler"])
+        start_epoch, log = checkpoint["epoch"] + 1, checkpoint.get("log", [])
+    generator = torch.Generator().manual_seed(args.seed + rank)
+    started = time.perf_counter()
+    for epoch in range(start_epoch, args.epochs):
+        sources.train.set_epoch(epoch)
+        metrics = train_one_epoch(training_model, batches(sources.train, workers=args.workers), optimizer, scheduler,
+                                  degradation, device=device, epoch=epoch, amp=args.amp, scaler=scaler,
+                                  generator=generator, quiet=args.quiet or rank != 0)
+        validation = evaluate(model, batches(sources.validation), degradation, device=device,
+                              generator=torch.Generator().manual_seed(args.seed + 7))
+        metrics.update(epoch=epoch, validation_accuracy=validation["accuracy"], seconds=round(time.perf_counter() - started, 1))
+        log.append(metrics)
+        if rank == 0:
+            print(json.dumps(metrics), flush=True)
+            checkpoints.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "args": vars(args), "log": log},
+                       checkpoints / "checkpoint.pt")
+    if rank != 0:
+        torch.distributed.destroy_process_group()
+        return output
+    validation = evaluate(model, batches(sources.validation), degradation, device=device,
+                          generator=torch.Generator().manual_seed(args.seed + 7))
+    reference = evaluate(model, batches(sources.train), Degradation("clean"), device=device, generator=generator)
+    temperature = fit_temperature(validation["logits"], validation["labels"])
+    ood = fit_ood_statistics(reference["embeddings"], reference["labels"], validation["embeddings"])
+    save_bundle(
+        model.cpu(), output, name=args.name or output.name, architecture=args.arch, temperature=temperature, ood=ood,
+        training={"data": sources.description, "degradation": degradation.spec, "args": vars(args), "log": log,
+                  "world_size": world_size, "seconds": round(time.perf_counter() - started, 1)},
+        metrics={"validation_accuracy": validation["accuracy"], "temperature": temperature},
+    )
+    if world_size > 1:
+        torch.distributed.destroy_process_group()
+    return output
+
+
+if __name__ == "__main__":
+    print(main(get_args_parser().parse_args()))
+    sys.exit(0)
