@@ -9,7 +9,7 @@ TRAINER_PACKAGES = ["xicam_gisaxs_cnn_trainer"] + [
 ]
 
 CORE_REQUIRES = [
-    "numpy>=1.24",
+    "numpy>=1.23.5",  # 1.23.x for the Xi-cam GUI (see GUI_REQUIRES)
     "scipy>=1.10",
     "torch==2.13.0",  # CPU build on these machines; see README for a CUDA build
     "safetensors>=0.4",
@@ -20,6 +20,9 @@ CORE_REQUIRES = [
     "tqdm>=4.65",
 ]
 XICAM_REQUIRES = ["xicam==2.4.6", "qtpy>=2.0"]
+# The Xi-cam 2.4.6 main window needs older Qt helpers and pyqtgraph 0.11 (its pin) needs
+# numpy < 1.24 (np.float); this conflicts with bornagain (numpy >= 1.26): use a separate venv.
+GUI_REQUIRES = ["xicam==2.4.6", "qtpy>=2.0,<2.4", "qtconsole<5.5", "numpy<1.24", "event-model>=1.19"]
 LIVE_REQUIRES = [
     "bluesky>=1.12",
     "event-model>=1.19",
@@ -49,6 +52,7 @@ setup(
     install_requires=CORE_REQUIRES,
     extras_require={
         "xicam": XICAM_REQUIRES,
+        "gui": GUI_REQUIRES,
         "live": LIVE_REQUIRES,
         "validation": VALIDATION_REQUIRES,
         "test": TEST_REQUIRES,
@@ -56,6 +60,15 @@ setup(
     },
     entry_points={
         "console_scripts": ["gisaxs-cnn=xicam_gisaxs_cnn.cli:main"],
+        "xicam.plugins.OperationPlugin": [
+            "gisaxs_smear = xicam_gisaxs_cnn.operations.smear:smear",
+            "gisaxs_gaussian_noise = xicam_gisaxs_cnn.operations.gaussian_noise:gaussian_noise",
+            "gisaxs_poisson_noise = xicam_gisaxs_cnn.operations.poisson_noise:poisson_noise",
+            "gisaxs_rescale = xicam_gisaxs_cnn.operations.rescale:rescale",
+            "gisaxs_preprocess_frame = xicam_gisaxs_cnn.operations.preprocess_frame:preprocess_frame",
+            "gisaxs_classify = xicam_gisaxs_cnn.operations.classify:classify",
+        ],
+        "xicam.plugins.GUIPlugin": ["gisaxs_cnn = xicam_gisaxs_cnn.gui.plugin:GISAXSClassifierPlugin"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -45,3 +45,11 @@ def test_silicon_critical_angle_at_ten_kev_is_about_0_18_degrees():
     assert delta == pytest.approx(4.9e-6, rel=0.03)  # tabulated (CXRO): 4.89e-6
     assert physics.critical_angle_deg(delta) == pytest.approx(0.179, abs=0.003)
     assert beta == pytest.approx(7.37e-8)
+
+
+def test_horizon_mask_hides_rows_below_qz_of_the_incident_beam():
+    mask = canonical.horizon_mask()
+    cutoff = physics.wavenumber_nm(10.0) * np.sin(np.radians(0.2))  # 0.177 nm^-1
+    rows_valid = mask.all(axis=1)
+    np.testing.assert_array_equal(rows_valid, canonical.qz_nm() >= cutoff)
+    assert 10 <= (~rows_valid).sum() <= 12

@@ -217,3 +217,11 @@ def test_folder_dataset_yields_every_file_once_with_its_label_and_mask(tmp_path)
             np.testing.assert_allclose(image[0].numpy(), frame.image.astype(np.float32))
             np.testing.assert_array_equal(mask[0].numpy(), frame.mask)
             assert label == dataset.labels[index]
+
+
+def test_folder_dataset_with_indices_yields_only_those_files(tmp_path):
+    mapping = make_folder(tmp_path)
+    dataset = HipGISAXSFolder(tmp_path, mapping, batch_size=4, indices=[4, 1])
+    (batch,) = list(dataset)
+    assert batch.params["file_index"].tolist() == [4, 1]
+    assert batch.labels.tolist() == [dataset.labels[4], dataset.labels[1]]

@@ -58,3 +58,16 @@ def pixel_size_nm() -> tuple[float, float]:
 def full_mask() -> np.ndarray:
     """A mask with every pixel valid, shape (125, 125), dtype bool (True = data)."""
     return np.ones((IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
+
+
+def horizon_mask(*, energy_kev: float = DEFAULT_ENERGY_KEV, alpha_i_deg: float = DEFAULT_ALPHA_I_DEG) -> np.ndarray:
+    """Pixels above the sample horizon (exit angle >= 0), shape (125, 125), True = data.
+
+    Rows with qz < k sin(alpha_i) (about 0.18 nm^-1 at 10 keV, 0.2 deg) lie below the
+    horizon, where a reflection-geometry pattern holds no data.
+    """
+    from .physics import wavenumber_nm
+
+    k = wavenumber_nm(energy_kev)
+    qy, qz = q_mesh()
+    return qz >= k * np.sin(np.radians(alpha_i_deg))

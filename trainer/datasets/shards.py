@@ -292,7 +292,7 @@ def _open_shard(path: str | os.PathLike) -> h5py.File:
     try:
         version = file.attrs.get("format_version")
         if version != FORMAT_VERSION:
-            raise ValueError(f"shard {path} has format_version {version!r}, expected {FORMAT_VERSION}")
+            raise ValueError(f"shard {path} has format_version {version}, expected {FORMAT_VERSION}")
         for name in ("images", "masks", "labels", "params"):
             if name not in file:
                 raise ValueError(f"shard {path} has no dataset {name!r}")

@@ -8,6 +8,8 @@ import sys
 SUBCOMMANDS: tuple[str, ...] = (
     "demo",
     "train",
+    "evaluate",
+    "simulate",
 )
 
 

@@ -1,0 +1,164 @@
+"""``gisaxs-cnn evaluate``: reproduce the paper's tables and figures on a held-out simulated set.
+
+Outputs into one folder: ``metrics.json``, PNG plots and ``report.md`` with the
+paper's numbers side by side.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xicam_gisaxs_cnn.canonical import horizon_mask
+from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES
+from xicam_gisaxs_cnn.models import Classifier
+
+from ..degradation import Degradation
+from ..simulation import SimulationConfig, sample_parameters, simulate
+from . import paper, plots
+from .metrics import accuracy, confusion_matrix, detection_rate_at_false_alarm, explained_variance_ratio, recall_per_class, reliability
+from .ood import OOD_KINDS, ood_patterns
+
+REPETITIONS: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200)
+
+
+@dataclass
+class TestSet:
+    """Clean canonical patterns (N, 1, 125, 125) float64, their labels and sampled parameters."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    params: dict
+
+
+def simulate_test_set(per_class: int, *, seed: int, config: SimulationConfig | None = None,
+                      overrides: dict | None = None, chunk: int = 256) -> TestSet:
+    """``per_class`` fresh patterns of every class from ``seed`` (disjoint from training seeds)."""
+    config = config or SimulationConfig()
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(NUM_CLASSES).repeat(per_class)
+    images, params = [], []
+    for start in range(0, labels.numel(), chunk):
+        sampled = sample_parameters(labels[start:start + chunk], config, generator, overrides=overrides)
+        images.append(simulate(sampled, config=config).double()[:, None])
+        params.append(sampled)
+    merged = {key: torch.cat([p[key] for p in params]) for key in params[0]}
+    return TestSet(torch.cat(images), labels, merged)
+
+
+def degraded_predictions(classifier: Classifier, test: TestSet, degradation: Degradation, *, seed: int):
+    """The classifier's predictions on the test set after ``degradation`` (masked below the horizon)."""
+    images = degradation(test.images, torch.Generator().manual_seed(seed))[:, 0].numpy()
+    masks = np.broadcast_to(horizon_mask(), images.shape)
+    return classifier.predict(images, masks)
+
+
+def _percent(value: float) -> float:
+    return round(100.0 * value, 2)
+
+
+def evaluate_model(classifier: Classifier, test: TestSet, specs: list[str], *, seed: int) -> dict[str, float]:
+    """Accuracy (%) of one classifier on the test set under each degradation spec."""
+    labels = test.labels.numpy()
+    return {spec: _percent(accuracy(degraded_predictions(classifier, test, Degradation.parse(spec), seed=seed).class_indices, labels))
+            for spec in specs}
+
+
+def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: int = 200, seed: int = 90210,
+                   training_seed: int | None = None, dedicated: dict[str, Classifier] | None = None,
+                   clean_model: Classifier | None = None, repetition_per_class: int | None = None,
+                   ood_count: int = 200) -> dict:
+    """Every table and figure; returns the metrics dict also written to ``metrics.json``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    test = simulate_test_set(per_class, seed=seed)
+    labels = test.labels.numpy()
+    table_specs = list(dict.fromkeys([*paper.TABLE_II, *paper.TABLE_III]))
+    metrics: dict = {"model": classifier.name, "sha256": classifier.sha256, "test_per_class": per_class, "seed": seed}
+    metrics["robust_model_test"] = evaluate_model(classifier, test, table_specs, seed=seed + 1)
+    if training_seed is not None:
+        train_like = simulate_test_set(max(20, per_class // 4), seed=training_seed)
+        metrics["robust_model_train"] = evaluate_model(classifier, train_like, table_specs, seed=seed + 2)
+    if dedicated:
+        metrics["dedicated_models_test"] = {spec: evaluate_model(model, test, [spec], seed=seed + 1)[spec]
+                                            for spec, model in dedicated.items()}
+    cross_model = clean_model or classifier
+    metrics["cross_noise"] = {"model": cross_model.name,
+                              **evaluate_model(cross_model, test, list(paper.CROSS_NOISE), seed=seed + 3)}
+
+    clean = degraded_predictions(classifier, test, Degradation("clean"), seed=seed)
+    matrix = confusion_matrix(clean.class_indices, labels)
+    metrics["confusion_matrix"] = matrix.round(4).tolist()
+    metrics["recall"] = dict(zip(CLASS_NAMES, recall_per_class(clean.class_indices, labels).round(4).tolist()))
+    projections, evr = explained_variance_ratio(clean.embeddings)
+    metrics["pca_explained_variance_ratio"] = evr[:10].round(4).tolist()
+    mixture = degraded_predictions(classifier, test, Degradation("mixture"), seed=seed + 4)
+    metrics["calibration"] = {"clean": reliability(clean.probabilities, labels),
+                              "mixture": reliability(mixture.probabilities, labels)}
+    metrics["mixture_accuracy"] = _percent(accuracy(mixture.class_indices, labels))
+
+    repetition_test = repetition_per_class or max(10, per_class // 4)
+    metrics["accuracy_vs_repetitions"] = {}
+    for count in REPETITIONS:
+        swept = simulate_test_set(repetition_test, seed=seed + count, overrides={"repetitions_lateral": float(count)})
+        predicted = degraded_predictions(classifier, swept, Degradation("clean"), seed=seed).class_indices
+        metrics["accuracy_vs_repetitions"][str(count)] = _percent(accuracy(predicted, swept.labels.numpy()))
+
+    metrics["ood"] = {}
+    in_scores = clean.ood_scores
+    for kind in OOD_KINDS:
+        outside = classifier.predict(ood_patterns(kind, ood_count, seed=seed), np.broadcast_to(horizon_mask(), (ood_count, 125, 125)))
+        metrics["ood"][kind] = detection_rate_at_false_alarm(in_scores, outside.ood_scores)
+
+    plots.confusion(matrix, out / "confusion_matrix.png")
+    plots.pca(projections[:, :2], labels, evr, out / "pca.png")
+    plots.reliability_diagram(metrics["calibration"], out / "reliability.png")
+    plots.repetitions(metrics["accuracy_vs_repetitions"], out / "accuracy_vs_repetitions.png")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / "report.md").write_text(markdown_report(metrics))
+    return metrics
+
+
+def _row(name: str, ours: float | None, paper_value: float | None) -> str:
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    return f"| {name} | {fmt(ours)} | {fmt(paper_value)} |"
+
+
+def markdown_report(metrics: dict) -> str:
+    """The metrics as a markdown report beside the paper's numbers."""
+    test, train = metrics["robust_model_test"], metrics.get("robust_model_train", {})
+    dedicated = metrics.get("dedicated_models_test", {})
+    lines = [f"# Evaluation of `{metrics['model']}`", "",
+             f"sha256 `{metrics['sha256']}`; {metrics['test_per_class']} held-out simulated patterns per class (seed {metrics['seed']}).", "",
+             "## Table II: noise (prediction accuracy, %)", "",
+             "| degradation | ours: one robust model (test) | ours (train-like) | ours: dedicated model | paper: dedicated AlexNet (train) | paper (test) |",
+             "|---|---|---|---|---|---|"]
+    for spec, (paper_train, paper_test) in paper.TABLE_II.items():
+        lines.append(f"| {spec} | {test[spec]:.2f} | {train.get(spec, '-')} | {dedicated.get(spec, '-')} | {paper_train:.2f} | {paper_test:.2f} |")
+    lines += ["", "## Table III: resolution (prediction accuracy, %)", "",
+              "| degradation | ours: one robust model | ours: dedicated model | paper |", "|---|---|---|---|"]
+    for spec, (_, paper_test) in paper.TABLE_III.items():
+        lines.append(f"| {spec} | {test[spec]:.2f} | {dedicated.get(spec, '-')} | {paper_test:.2f} |")
+    cross = metrics["cross_noise"]
+    lines += ["", f"## Cross-noise: model `{cross['model']}` tested on degraded data (%)", "",
+              "| degradation | ours | paper (trained clean) |", "|---|---|---|"]
+    lines += [_row(spec, cross[spec], value) for spec, value in paper.CROSS_NOISE.items()]
+    recall = metrics["recall"]
+    lines += ["", "## Confusion matrix (Fig. 2) and recall", "", "![confusion](confusion_matrix.png)", "",
+              "| class | recall |", "|---|---|", *[f"| {k} | {100 * v:.2f} |" for k, v in recall.items()],
+              "", "## PCA of the penultimate layer (Fig. 3)", "", "![pca](pca.png)", "",
+              f"Explained variance ratio of the first two components: {metrics['pca_explained_variance_ratio'][1]:.3f} "
+              f"(paper: {paper.PCA_TWO_COMPONENT_EVR:.2f}).", "",
+              "## Accuracy vs repetitions (Fig. 6)", "", "![repetitions](accuracy_vs_repetitions.png)", "",
+              "| repetitions | accuracy (%) |", "|---|---|",
+              *[f"| {k} | {v:.2f} |" for k, v in metrics["accuracy_vs_repetitions"].items()],
+              "", "## Calibration", "", "![reliability](reliability.png)", "",
+              f"Expected calibration error: clean {metrics['calibration']['clean']['ece']:.4f}, "
+              f"random degradation mixture {metrics['calibration']['mixture']['ece']:.4f} "
+              f"(accuracy on the mixture {metrics['mixture_accuracy']:.2f}%).", "",
+              "## Out-of-distribution detection at 5% false alarms", "", "| patterns | detection rate |", "|---|---|",
+              *[f"| {k} | {100 * v['detection']:.1f}% |" for k, v in metrics["ood"].items()], ""]
+    return "\n".join(lines)
