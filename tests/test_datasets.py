@@ -212,3 +212,41 @@ def test_split_refuses_mismatched_inputs():
         stratified_split(np.zeros(4), np.zeros(4, int), seed=0)
     with pytest.raises(ValueError, match="train_to_test"):
         stratified_split(np.zeros(4, int), np.zeros(4, int), seed=0, train_to_test=0)
+
+
+def simulated(**kwargs):
+    from xicam_gisaxs_cnn_trainer.datasets.onthefly import SimulatedDataset
+    from xicam_gisaxs_cnn_trainer.simulation import SimulationConfig
+
+    options = {"batch_size": NUM_CLASSES, "batches_per_epoch": 3, "seed": 4, **kwargs}
+    return SimulatedDataset(SimulationConfig(grains=1), **options)
+
+
+def test_simulated_batches_are_balanced_full_mask_batches_with_their_parameters():
+    batches = list(simulated())
+    assert len(batches) == 3
+    for batch in batches:
+        assert batch.images.shape == (NUM_CLASSES, 1, 125, 125) and batch.images.dtype == torch.float32
+        assert batch.masks.dtype == torch.bool and batch.masks.all()
+        assert sorted(batch.labels.tolist()) == list(range(NUM_CLASSES))
+        assert torch.equal(batch.params["label"], batch.labels)
+        assert batch.params["in_plane_direction"].shape == (NUM_CLASSES,)
+        assert torch.isfinite(batch.images).all() and (batch.images.amax(dim=(1, 2, 3)) > 0).all()
+
+
+def test_simulated_stream_is_reproducible_and_new_each_epoch():
+    first, again = list(simulated()), list(simulated())
+    for a, b in zip(first, again):
+        assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    dataset = simulated()
+    dataset.set_epoch(1)
+    assert not torch.equal(next(iter(dataset)).images, first[0].images)
+
+
+def test_simulated_stream_does_not_depend_on_workers_or_ranks():
+    reference = [batch.images for batch in simulated(batches_per_epoch=4)]
+    loader = torch.utils.data.DataLoader(simulated(batches_per_epoch=4), batch_size=None, num_workers=2)
+    assert all(torch.equal(a, b.images) for a, b in zip(reference, loader, strict=True))
+    ranks = [list(simulated(batches_per_epoch=4, rank=rank, world_size=2)) for rank in range(2)]
+    assert [len(batches) for batches in ranks] == [2, 2]
+    assert torch.equal(ranks[1][0].images, reference[1]) and torch.equal(ranks[0][1].images, reference[2])

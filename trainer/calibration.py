@@ -22,7 +22,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
         return loss
 
     optimizer.step(closure)
-    return float(log_temperature.exp().clamp(0.05, 20.0))
+    return float(log_temperature.detach().exp().clamp(0.05, 20.0))
 
 
 def fit_ood_statistics(

@@ -1,0 +1,80 @@
+"""Trainer building blocks: degradation specs, calibration, OOD statistics, evaluation metrics."""
+import numpy as np
+import pytest
+import torch
+
+from xicam_gisaxs_cnn import degrade
+from xicam_gisaxs_cnn_trainer.calibration import fit_ood_statistics, fit_temperature
+from xicam_gisaxs_cnn_trainer.degradation import Degradation
+from xicam_gisaxs_cnn_trainer.evaluation.metrics import (
+    confusion_matrix, detection_rate_at_false_alarm, explained_variance_ratio, reliability,
+)
+
+
+def test_degradation_specs_parse_and_print_back():
+    assert Degradation.parse("Gaussian:1.0") == Degradation("gaussian", 1.0)
+    assert Degradation.parse("gaussian:1.0").spec == "gaussian:1"
+    assert Degradation.parse("mixture").spec == "mixture"
+    for bad, message in [("blur:1", "unknown degradation"), ("smear", "needs a level"), ("clean:1", "takes no level"),
+                         ("smear:abc", "must be a number")]:
+        with pytest.raises(ValueError, match=message):
+            Degradation.parse(bad)
+
+
+def test_dedicated_degradation_equals_the_plugin_function():
+    image = np.random.default_rng(0).gamma(0.5, 1.0, (125, 125))
+    batch = torch.from_numpy(image)[None, None]
+    np.testing.assert_allclose(Degradation.parse("smear:1")(batch)[0, 0].numpy(), degrade.smear(image, 1.0), rtol=1e-10)
+    np.testing.assert_allclose(Degradation.parse("rescale:25")(batch)[0, 0].numpy(), degrade.rescale(image, 25), rtol=1e-10)
+
+
+def test_mixture_degrades_some_samples_and_leaves_shapes():
+    images = torch.rand(64, 1, 125, 125, dtype=torch.float64)
+    mixed = Degradation("mixture")(images, torch.Generator().manual_seed(0))
+    changed = (mixed - images).abs().amax(dim=(1, 2, 3)) > 1e-12
+    assert mixed.shape == images.shape and torch.isfinite(mixed).all()
+    assert 40 <= int(changed.sum()) < 64  # about (1 - 0.5*0.6*0.5*0.5) = 92.5% touched
+
+
+def test_temperature_fit_recovers_the_temperature_of_the_data():
+    generator = torch.Generator().manual_seed(0)
+    true_logits = 3.0 * torch.randn(4000, 7, generator=generator)
+    labels = torch.multinomial(torch.softmax(true_logits, 1), 1, generator=generator)[:, 0]
+    assert fit_temperature(true_logits * 2.5, labels) == pytest.approx(2.5, rel=0.1)
+
+
+def test_ood_threshold_flags_five_percent_of_validation_and_far_points():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(7).repeat(300)
+    centres = 10 * torch.randn(7, 16, generator=generator)
+    train = centres[labels] + torch.randn(labels.numel(), 16, generator=generator)
+    validation = centres[labels] + torch.randn(labels.numel(), 16, generator=generator)
+    statistics = fit_ood_statistics(train, labels, validation)
+    assert float((statistics.score(validation) > statistics.threshold).float().mean()) == pytest.approx(0.05, abs=0.005)
+    far = 50 + torch.randn(100, 16, generator=generator)
+    assert bool((statistics.score(far) > statistics.threshold).all())
+
+
+def test_confusion_matrix_follows_the_paper_definition():
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    predicted = np.array([0, 0, 0, 1, 1, 1])
+    matrix = confusion_matrix(predicted, labels, num_classes=2)
+    np.testing.assert_allclose(matrix, [[0.75, 0.0], [0.25, 1.0]])  # M_ij: true j predicted i; columns sum to 1
+
+
+def test_explained_variance_ratio_of_data_on_a_line_is_one():
+    t = np.linspace(-1, 1, 50)[:, None]
+    _, evr = explained_variance_ratio(np.hstack([t, 2 * t, -t]))
+    assert evr[0] == pytest.approx(1.0)
+
+
+def test_expected_calibration_error_of_overconfident_predictions():
+    probabilities = np.tile([0.9, 0.1], (100, 1))
+    labels = np.r_[np.zeros(60, int), np.ones(40, int)]  # 60% right at 90% confidence
+    assert reliability(probabilities, labels)["ece"] == pytest.approx(0.3)
+
+
+def test_detection_rate_at_five_percent_false_alarms():
+    inside = np.arange(100.0)
+    result = detection_rate_at_false_alarm(inside, np.array([200.0, 50.0]))
+    assert result["false_alarm"] == pytest.approx(0.05) and result["detection"] == 0.5

@@ -1,0 +1,267 @@
+"""GISAXS patterns of finite sphere superlattices on a substrate (DWBA), batched in torch.
+
+A grain is a box of ``N x N x Nz`` orthorhombic cells (:mod:`.lattices`) sitting
+on a Si substrate. Its scattering amplitude for each DWBA path t is
+
+    A_t = w_t F(q_t) DW(q_t) D_N(q'_x a) D_N(q'_y b) D_Nz(qz_t c) sum_b exp(-i q_t . r_b)
+
+with F the sphere form factor, DW the Debye-Waller factor, D the 1-D Dirichlet
+kernels (so the cost does not depend on the grain size), q'_x, q'_y the in-plane
+wavevector transfer in the grain's frame and r_b the basis sites. The paths are
+summed coherently, grains of different in-plane orientation incoherently; the
+diffuse scattering of the displacement and size disorder is added exactly
+(uncorrelated disorder), and the in-plane Dirichlet intensities are averaged over
+the instrumental resolution.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from xicam_gisaxs_cnn.canonical import q_mesh
+from xicam_gisaxs_cnn.physics import HC_KEV_NM, silicon_refractive_index
+
+from .config import SimulationConfig
+from .dwba import (
+    broadened_dirichlet_intensity,
+    dirichlet_amplitude,
+    dirichlet_intensity,
+    dwba_terms,
+    sphere_form_factor,
+)
+from .fresnel import reflection_coefficient
+from .geometry import exit_angles_from_q
+from .lattices import IDEAL_HCP_C_OVER_A, cell_geometry
+
+SIMULATOR_VERSION: str = "1.0.0"
+"""Version of the simulator physics; saved with every dataset."""
+
+REQUIRED_PARAMETERS: tuple[str, ...] = (
+    "label", "nn_distance_nm", "radius_nm", "repetitions_lateral", "repetitions_vertical",
+    "in_plane_angle_deg", "alpha_i_deg", "energy_kev",
+)
+"""Parameters :func:`simulate_angles` needs; the disorder parameters default to none."""
+
+_OPTIONAL_DEFAULTS: dict[str, float] = {
+    "polydispersity": 0.0,
+    "compression": 0.0,
+    "debye_waller_nm": 0.0,
+    "resolution_sigma_nm": 0.0,
+    "hcp_c_over_a": IDEAL_HCP_C_OVER_A,
+}
+
+_PHASE_SIGN = -1.0
+"""Sign of the phase of a scatterer at r: exp(-i q . r) with q = k_f - k_i."""
+
+
+def _column(params: dict, name: str, count: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    value = params[name] if name in params else _OPTIONAL_DEFAULTS[name]
+    tensor = torch.as_tensor(value, dtype=dtype, device=device)
+    if tensor.ndim == 0:
+        tensor = tensor.expand(count)
+    if tensor.shape != (count,):
+        raise ValueError(f"params[{name!r}] must have shape ({count},), got {tuple(tensor.shape)}")
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"params[{name!r}] must be finite, got {tensor.tolist()}")
+    return tensor
+
+
+def _check_params(params: dict, count: int) -> None:
+    missing = [name for name in REQUIRED_PARAMETERS if name not in params]
+    if missing:
+        raise ValueError(f"params lacks {missing}; required: {REQUIRED_PARAMETERS}")
+    positive = ("nn_distance_nm", "radius_nm", "repetitions_lateral", "repetitions_vertical", "alpha_i_deg", "energy_kev")
+    for name in positive:
+        values = torch.as_tensor(params[name], dtype=torch.float64)
+        if bool((values <= 0).any()):
+            raise ValueError(f"params[{name!r}] must be > 0, got {values.tolist()}")
+    for name in ("repetitions_lateral", "repetitions_vertical"):
+        values = torch.as_tensor(params[name], dtype=torch.float64)
+        if bool((values != values.round()).any()):
+            raise ValueError(f"params[{name!r}] must hold whole numbers, got {values.tolist()}")
+    for name in ("polydispersity", "debye_waller_nm", "resolution_sigma_nm"):
+        if name in params and bool((torch.as_tensor(params[name], dtype=torch.float64) < 0).any()):
+            raise ValueError(f"params[{name!r}] must be >= 0, got {torch.as_tensor(params[name]).tolist()}")
+
+
+def _radius_nodes(radius: torch.Tensor, polydispersity: torch.Tensor, order: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gauss-Hermite radii (N, K) and weights (K,) of a Gaussian radius distribution."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(order)
+    nodes = torch.as_tensor(nodes, dtype=radius.dtype, device=radius.device)
+    weights = torch.as_tensor(weights / weights.sum(), dtype=radius.dtype, device=radius.device)
+    radii = radius[:, None] * (1.0 + polydispersity[:, None] * nodes[None, :])
+    return radii.clamp_min(0.05 * radius[:, None]), weights
+
+
+def _chunk_intensity(
+    params: dict, alpha_f: torch.Tensor, two_theta_f: torch.Tensor, config: SimulationConfig
+) -> torch.Tensor:
+    """Intensities (B, P) of one chunk of patterns at P pixels (angles in radians)."""
+    dtype, device = alpha_f.dtype, alpha_f.device
+    count = int(torch.as_tensor(params["label"]).numel())
+    column = {name: _column(params, name, count, dtype, device) for name in (*REQUIRED_PARAMETERS[1:], *_OPTIONAL_DEFAULTS)}
+    labels = torch.as_tensor(params["label"], dtype=torch.int64, device=device)
+    offsets = torch.as_tensor(params.get("grain_offsets_deg", torch.zeros(count, 1)), dtype=dtype, device=device)
+    if offsets.ndim != 2 or offsets.shape[0] != count:
+        raise ValueError(f"params['grain_offsets_deg'] must have shape ({count}, grains), got {tuple(offsets.shape)}")
+
+    # geometry: wavevector transfer of every pixel, Fresnel coefficients, DWBA paths
+    k = (2.0 * math.pi / HC_KEV_NM) * column["energy_kev"][:, None]
+    alpha_i = torch.deg2rad(column["alpha_i_deg"])[:, None]
+    cos_af = torch.cos(alpha_f)[None, :]
+    qx = k * (cos_af * torch.cos(two_theta_f)[None, :] - torch.cos(alpha_i))
+    qy = k * cos_af * torch.sin(two_theta_f)[None, :]
+    optical = [silicon_refractive_index(float(e)) for e in column["energy_kev"].tolist()]
+    delta = torch.tensor([o[0] for o in optical], dtype=dtype, device=device)[:, None]
+    beta = torch.tensor([o[1] for o in optical], dtype=dtype, device=device)[:, None]
+    above = alpha_f > 0
+    alpha_f_above = alpha_f.clamp_min(0.0)[None, :]
+    r_i = reflection_coefficient(alpha_i, delta=delta, beta=beta)
+    r_f = reflection_coefficient(alpha_f_above, delta=delta, beta=beta)
+    qz, weight = dwba_terms(k * torch.sin(alpha_i), k * torch.sin(alpha_f_above), r_i, r_f, born=config.born)
+    qz, weight = qz.transpose(0, 1), weight.transpose(0, 1)  # (B, T, P)
+    q_squared = qx[:, None, :] ** 2 + qy[:, None, :] ** 2 + qz**2
+
+    # form factor averaged over the radius distribution, Debye-Waller factor
+    radii, radius_weights = _radius_nodes(column["radius_nm"], column["polydispersity"], config.radius_quadrature)
+    form = sphere_form_factor(q_squared.sqrt()[:, :, None, :], radii[:, None, :, None])  # (B, T, K, P)
+    mean_form = torch.einsum("btkp,k->btp", form, radius_weights)
+    sigma_squared = (column["debye_waller_nm"] ** 2)[:, None, None]
+    debye_waller = torch.exp(-0.5 * q_squared * sigma_squared)
+
+    # lattice: vertical sums per path, in-plane sums per grain
+    edges, sites, occupancy = cell_geometry(
+        labels, nn_distance_nm=column["nn_distance_nm"], compression=column["compression"],
+        hcp_c_over_a=column["hcp_c_over_a"],
+    )
+    n_lateral = column["repetitions_lateral"]
+    n_vertical = column["repetitions_vertical"]
+    c = edges[:, 2, None, None]
+    heights = column["radius_nm"][:, None] + sites[:, :, 2] * edges[:, 2, None]  # (B, S) sphere centres
+    path = weight * mean_form * debye_waller * dirichlet_amplitude(qz * c, n_vertical[:, None, None])
+    angles = torch.deg2rad(column["in_plane_angle_deg"][:, None] + offsets)[:, :, None]  # (B, G, 1)
+    qx_grain = qx[:, None, :] * torch.cos(angles) + qy[:, None, :] * torch.sin(angles)
+    qy_grain = qy[:, None, :] * torch.cos(angles) - qx[:, None, :] * torch.sin(angles)
+    amplitude = torch.zeros(qx_grain.shape, dtype=weight.dtype, device=device)
+    for site in range(sites.shape[1]):
+        if not bool(occupancy[:, site].any()):
+            continue
+        vertical = (path * torch.exp(1j * _PHASE_SIGN * qz * heights[:, site, None, None])).sum(dim=1)
+        lateral_phase = qx_grain * (sites[:, site, 0] * edges[:, 0])[:, None, None] + qy_grain * (
+            sites[:, site, 1] * edges[:, 1]
+        )[:, None, None]
+        amplitude += (occupancy[:, site, None, None] * vertical[:, None, :]) * torch.exp(1j * _PHASE_SIGN * lateral_phase)
+    sigma_q = column["resolution_sigma_nm"]
+    if bool((sigma_q > 0).any()):
+        kernel_x = broadened_dirichlet_intensity(qx_grain * edges[:, 0, None, None], n_lateral, sigma_q * edges[:, 0])
+        kernel_y = broadened_dirichlet_intensity(qy_grain * edges[:, 1, None, None], n_lateral, sigma_q * edges[:, 1])
+    else:
+        kernel_x = dirichlet_intensity(qx_grain * edges[:, 0, None, None], n_lateral[:, None, None])
+        kernel_y = dirichlet_intensity(qy_grain * edges[:, 1, None, None], n_lateral[:, None, None])
+    intensity = (amplitude.abs() ** 2 * kernel_x * kernel_y).mean(dim=1)
+
+    # diffuse scattering of uncorrelated displacement and size disorder
+    if bool((column["debye_waller_nm"] > 0).any() or (column["polydispersity"] > 0).any()):
+        diffuse = torch.zeros_like(intensity)
+        for t in range(qz.shape[1]):
+            for u in range(t, qz.shape[1]):
+                transfer = qz[:, t] - qz[:, u]
+                correlated = torch.einsum("bkp,bkp,k->bp", form[:, t], form[:, u], radius_weights)
+                correlated = correlated * torch.exp(-0.5 * transfer**2 * sigma_squared[:, 0])
+                uncorrelated = mean_form[:, t] * mean_form[:, u] * debye_waller[:, t] * debye_waller[:, u]
+                depth = (occupancy[:, :, None] * torch.exp(1j * _PHASE_SIGN * transfer[:, None, :] * heights[:, :, None])).sum(1)
+                depth = depth * dirichlet_amplitude(transfer * c[:, 0], n_vertical[:, None])
+                term = (weight[:, t] * weight[:, u].conj() * (correlated - uncorrelated) * depth).real
+                diffuse += term if u == t else 2.0 * term
+        intensity = intensity + n_lateral[:, None] ** 2 * diffuse
+    spheres = n_lateral**2 * n_vertical * occupancy.sum(dim=1)
+    intensity = intensity / spheres[:, None]
+    return torch.where(above[None, :], intensity, torch.zeros_like(intensity)).clamp_min(0.0)
+
+
+def simulate_angles(
+    params: dict[str, torch.Tensor],
+    *,
+    alpha_f_deg: np.ndarray | torch.Tensor,
+    two_theta_f_deg: np.ndarray | torch.Tensor,
+    config: SimulationConfig | None = None,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """GISAXS intensities of a batch of patterns at any detector pixels.
+
+    Parameters
+    ----------
+    params : dict of str -> Tensor
+        Per-pattern parameters as returned by :func:`sample_parameters`, each (N,);
+        :data:`REQUIRED_PARAMETERS` must be present, the disorder parameters
+        (``polydispersity``, ``compression``, ``debye_waller_nm``,
+        ``resolution_sigma_nm``, ``grain_offsets_deg`` (N, G), ``hcp_c_over_a``)
+        default to a perfect single grain without broadening.
+    alpha_f_deg, two_theta_f_deg : array, shape (H, W)
+        Exit angle above the surface and in-plane exit angle of every pixel,
+        degrees (negative ``alpha_f_deg``: below the horizon, intensity 0).
+    config : SimulationConfig, optional
+        Settings (DWBA or Born, dtype, chunk size, radius quadrature).
+    device : str or torch.device
+        ``"cpu"`` or ``"cuda"``.
+
+    Returns
+    -------
+    Tensor, shape (N, H, W)
+        Non-negative intensities per sphere (arbitrary units common to all
+        patterns), in ``config.dtype`` on ``device``.
+    """
+    config = config or SimulationConfig()
+    dtype = torch.float64 if config.dtype == "float64" else torch.float32
+    alpha_f = torch.as_tensor(alpha_f_deg, dtype=torch.float64)
+    two_theta = torch.as_tensor(two_theta_f_deg, dtype=torch.float64)
+    if alpha_f.shape != two_theta.shape or alpha_f.ndim != 2:
+        raise ValueError(
+            f"alpha_f_deg and two_theta_f_deg must be 2-D arrays of one shape, got {tuple(alpha_f.shape)} and {tuple(two_theta.shape)}"
+        )
+    if bool((alpha_f.abs() >= 90).any() | (two_theta.abs() >= 90).any()):
+        raise ValueError("alpha_f_deg and two_theta_f_deg must lie within (-90, 90) degrees")
+    count = int(torch.as_tensor(params["label"]).numel()) if "label" in params else 0
+    _check_params(params, count)
+    alpha_f = torch.deg2rad(alpha_f).flatten().to(device=device, dtype=dtype)
+    two_theta = torch.deg2rad(two_theta).flatten().to(device=device, dtype=dtype)
+    chunks = []
+    for start in range(0, count, config.chunk_size):
+        stop = min(start + config.chunk_size, count)
+        chunk = {
+            name: (value[start:stop] if torch.is_tensor(value) and value.ndim >= 1 else value)
+            for name, value in params.items()
+        }
+        chunks.append(_chunk_intensity(chunk, alpha_f, two_theta, config))
+    return torch.cat(chunks).reshape(count, *alpha_f_deg.shape)
+
+
+def canonical_exit_angles(config: SimulationConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exit angles (degrees, each (125, 125)) of the canonical pixels at the nominal geometry."""
+    config = config or SimulationConfig()
+    qy, qz = q_mesh()
+    return exit_angles_from_q(qy, qz, energy_kev=config.nominal_energy_kev, alpha_i_deg=config.nominal_alpha_i_deg)
+
+
+def simulate(
+    params: dict[str, torch.Tensor],
+    config: SimulationConfig | None = None,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """GISAXS intensities of a batch of patterns on the canonical 125 x 125 (qy, qz) grid.
+
+    The canonical pixels are converted to exit angles with the nominal energy and
+    incidence angle of ``config``, then :func:`simulate_angles` evaluates them with
+    each pattern's own (jittered) incidence angle and energy.
+
+    Returns
+    -------
+    Tensor, shape (N, 125, 125)
+        Non-negative intensities, row 0 at qz = 2.0 nm^-1; pixels below the
+        horizon are 0.
+    """
+    config = config or SimulationConfig()
+    alpha_f, two_theta = canonical_exit_angles(config)
+    return simulate_angles(params, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta, config=config, device=device)
