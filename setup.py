@@ -18,6 +18,7 @@ CORE_REQUIRES = [
     "tifffile>=2023.1",
     "matplotlib>=3.7",
     "tqdm>=4.65",
+    "dask[distributed]>=2024.1",  # gisaxs-cnn simulate --workers/--scheduler
 ]
 XICAM_REQUIRES = ["xicam==2.4.6", "qtpy>=2.0"]
 # The Xi-cam 2.4.6 main window needs older Qt helpers and pyqtgraph 0.11 (its pin) needs
@@ -69,6 +70,13 @@ setup(
             "gisaxs_classify = xicam_gisaxs_cnn.operations.classify:classify",
         ],
         "xicam.plugins.GUIPlugin": ["gisaxs_cnn = xicam_gisaxs_cnn.gui.plugin:GISAXSClassifierPlugin"],
+        "databroker.sniffers": ["gisaxs_detector_files = xicam_gisaxs_cnn.gui.ingest:sniff_detector_file"],
+        "databroker.ingestors": [
+            "image/tiff = xicam_gisaxs_cnn.gui.ingest:ingest_tiff",
+            "application/x-edf = xicam_gisaxs_cnn.gui.ingest:ingest_edf",
+            "application/x-cbf = xicam_gisaxs_cnn.gui.ingest:ingest_cbf",
+            "application/x-hdf5 = xicam_gisaxs_cnn.gui.ingest:ingest_nexus",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

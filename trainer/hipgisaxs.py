@@ -12,9 +12,10 @@ Two formats:
   ``qlims = [qp_min, qp_max, qz_min, qz_max]``.
 
 All q values are in nm^-1 and name the centres of the outer pixels; pixels
-are taken as evenly spaced in q between them (HipGISAXS's q-space output
-region; for a detector-space hipgisaxs-2.0 run the small-angle error of this
-is below 0.1 % of the range at 2 degrees). Canonical pixels outside the file's
+are taken as evenly spaced in q between them (exact for HipGISAXS's q-space
+output region; a flat detector of hipgisaxs-2.0 departs from even spacing by
+about 0.1 % at 2 degrees from the beam, the edge of the canonical window at
+10 keV). Canonical pixels outside the file's
 q range, or fed by non-finite values, are masked out.
 """
 from __future__ import annotations

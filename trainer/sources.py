@@ -52,10 +52,8 @@ def _hipgisaxs(folder: str, mapping_path: str | None, *, batch_size: int, seed: 
     everything = HipGISAXSFolder(folder, mapping, batch_size=batch_size)
     split = stratified_split(everything.labels, np.zeros_like(everything.labels), seed=seed)
     common = {"batch_size": batch_size, "rank": rank, "world_size": world_size}
-    train = HipGISAXSFolder(folder, mapping, shuffle=True, seed=seed, **common)
-    validation = HipGISAXSFolder(folder, mapping, **common)
-    train.select(split.train)
-    validation.select(split.test)
+    train = HipGISAXSFolder(folder, mapping, indices=split.train, shuffle=True, seed=seed, **common)
+    validation = HipGISAXSFolder(folder, mapping, indices=split.test, **common)
     return DataSources(train, validation, {"source": f"hipgisaxs:{folder}", "mapping": mapping,
                                             "train_samples": int(split.train.size), "validation_samples": int(split.test.size)})
 

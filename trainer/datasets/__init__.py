@@ -1,4 +1,9 @@
-"""Training data: HDF5 shards, on-the-fly simulation, stratified splits, all yielding :class:`Batch`."""
+"""Training data: HDF5 shards, stratified splits and the :class:`Batch` every source yields.
+
+The on-the-fly source, :class:`~.onthefly.SimulatedDataset`, lives in
+:mod:`.onthefly` and :func:`~.generate.make_shard` in :mod:`.generate`; they
+import the simulator, which reading shards or HipGISAXS files does not need.
+"""
 from .batch import Batch
 from .shards import ShardDataset, find_shards, read_shard, write_shard
 from .splits import Split, stratified_split

@@ -83,12 +83,13 @@ def make_shard(
     simulation_config = SimulationConfig.from_dict(config)
     generator = torch.Generator().manual_seed(task.seed)
     labels = torch.as_tensor(task.labels, dtype=torch.int64)
-    images, params = [], []
+    images, masks, params = [], [], []
     for start in range(0, labels.numel(), batch_size):
         batch = simulate_batch(
             labels[start:start + batch_size], config=simulation_config, generator=generator, device=device
         ).to("cpu")
         images.append(batch.images[:, 0])
+        masks.append(batch.masks[:, 0])
         params.append(batch.params)
         if progress is not None:
             progress(batch.labels.numel())
@@ -100,5 +101,6 @@ def make_shard(
         config=simulation_config.to_dict(),
         simulator_version=SIMULATOR_VERSION,
         seed=task.seed,
+        masks=torch.cat(masks),
     )
     return path, labels.numel()

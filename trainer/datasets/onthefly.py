@@ -8,7 +8,7 @@ import torch
 
 from xicam_gisaxs_cnn.classes import NUM_CLASSES
 
-from ..simulation import SimulationConfig, sample_parameters, simulate
+from ..simulation import SimulationConfig, canonical_exit_angles, sample_parameters, simulate
 from .batch import Batch, check_batch_size, worker_slot
 
 
@@ -31,11 +31,13 @@ def simulate_batch(
 ) -> Batch:
     """Sample parameters for ``labels`` and simulate them into a :class:`Batch` on ``device``.
 
-    Masks are all True: simulations cover the whole canonical grid.
+    Masks are False below the sample horizon (exit angle < 0 at the nominal
+    geometry), where the simulator returns no scattering, and True elsewhere.
     """
     params = sample_parameters(labels, config, generator)
     images = simulate(params, config=config, device=device)[:, None]
-    masks = torch.ones(images.shape, dtype=torch.bool, device=images.device)
+    above_horizon = torch.from_numpy(canonical_exit_angles(config)[0] >= 0).to(images.device)
+    masks = above_horizon.expand(images.shape).clone()
     return Batch(images.to(torch.float32), masks, labels.to(images.device), params)
 
 

@@ -3,7 +3,7 @@
 Layout of one shard (h5py)::
 
     /images            float32 (N, 125, 125), chunks of one image, gzip + shuffle
-    /masks             bool    (N, 125, 125), True = data (all True for simulations)
+    /masks             bool    (N, 125, 125), True = data (False below the horizon)
     /labels            int64   (N,), indices into the attribute ``class_names``
     /params/<name>     (N,) or (N, k), every sampled simulation parameter
     attrs: format_version, class_names (JSON list), config (SimulationConfig as
@@ -246,15 +246,15 @@ class ShardDataset(torch.utils.data.IterableDataset):
             self.indices.size, self.batch_size,
             shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, drop_last=self.drop_last,
         )
-        files: dict[int, h5py.File] = {}
+        files: dict[int, _OpenShard] = {}
         try:
             for positions in batches[slot::slots]:
                 yield self._read_batch(self.indices[positions], files)
         finally:
-            for file in files.values():
-                file.close()
+            for shard in files.values():
+                shard.file.close()
 
-    def _read_batch(self, indices: np.ndarray, files: dict[int, h5py.File]) -> Batch:
+    def _read_batch(self, indices: np.ndarray, files: dict[int, "_OpenShard"]) -> Batch:
         shard_of = np.searchsorted(self.offsets, indices, side="right") - 1
         images = np.empty((indices.size, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
         masks = np.empty((indices.size, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
@@ -262,25 +262,42 @@ class ShardDataset(torch.utils.data.IterableDataset):
         params: dict[str, np.ndarray] = {}
         for shard in np.unique(shard_of):
             if shard not in files:
-                files[shard] = h5py.File(self.paths[shard], "r")
-            file = files[shard]
+                files[shard] = _OpenShard.open(self.paths[shard])
+            opened = files[shard]
             where = np.flatnonzero(shard_of == shard)
-            local = indices[where] - self.offsets[shard]
-            order = np.argsort(local)
-            rows, where = local[order], where[order]  # h5py reads increasing indices
-            images[where] = file["images"][rows]
-            masks[where] = file["masks"][rows]
-            labels[where] = file["labels"][rows]
-            for name, dataset in file["params"].items():
+            rows = indices[where] - self.offsets[shard]
+            order = np.argsort(rows)
+            where, rows = where[order], rows[order]
+            # Slices over runs of consecutive rows: several times faster than h5py's fancy indexing.
+            starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)
+            for begin, end in zip(starts, np.append(starts[1:], rows.size)):
+                block = slice(int(rows[begin]), int(rows[end - 1]) + 1)
+                images[where[begin:end]] = opened.file["images"][block]
+                masks[where[begin:end]] = opened.file["masks"][block]
+            labels[where] = opened.labels[rows]
+            for name, values in opened.params.items():
                 if name not in params:
-                    params[name] = np.empty((indices.size,) + dataset.shape[1:], dtype=dataset.dtype)
-                params[name][where] = dataset[rows]
+                    params[name] = np.empty((indices.size,) + values.shape[1:], dtype=values.dtype)
+                params[name][where] = values[rows]
         return Batch(
             torch.from_numpy(images)[:, None],
             torch.from_numpy(masks)[:, None],
             torch.from_numpy(labels),
             {name: torch.from_numpy(value) for name, value in params.items()},
         )
+
+
+class _OpenShard(NamedTuple):
+    """A shard open for streaming: the file (images, masks) and its small per-sample arrays in memory."""
+
+    file: h5py.File
+    labels: np.ndarray
+    params: dict[str, np.ndarray]
+
+    @classmethod
+    def open(cls, path: Path) -> "_OpenShard":
+        file = h5py.File(path, "r")
+        return cls(file, file["labels"][()], {name: dataset[()] for name, dataset in file["params"].items()})
 
 
 def _open_shard(path: str | os.PathLike) -> h5py.File:

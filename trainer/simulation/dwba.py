@@ -125,6 +125,10 @@ def broadened_dirichlet_intensity(
     return value.reshape(phase.shape).clamp_min(0.0)
 
 
+PATH_SIGNS: tuple[tuple[int, int], ...] = ((1, 1), (1, -1), (-1, 1), (-1, -1))
+"""Signs (of kz_f, of kz_i) in qz of the four DWBA paths, in :func:`dwba_terms` order."""
+
+
 def dwba_terms(
     kz_i: torch.Tensor, kz_f: torch.Tensor, r_i: torch.Tensor, r_f: torch.Tensor, *, born: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,7 +155,7 @@ def dwba_terms(
     kz_i, kz_f = torch.broadcast_tensors(kz_i, kz_f)
     if born:
         return (kz_f + kz_i)[None], torch.ones_like(kz_f, dtype=r_f.dtype)[None]
-    qz = torch.stack((kz_f + kz_i, kz_f - kz_i, kz_i - kz_f, -(kz_f + kz_i)))
+    qz = torch.stack([sign_f * kz_f + sign_i * kz_i for sign_f, sign_i in PATH_SIGNS])
     r_i, r_f = torch.broadcast_tensors(r_i, r_f)
     weight = torch.stack((torch.ones_like(r_f), r_i, r_f, r_i * r_f))
     return qz, weight

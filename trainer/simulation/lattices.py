@@ -36,10 +36,6 @@ from xicam_gisaxs_cnn.classes import CLASS_NAMES, CLASSES
 IDEAL_HCP_C_OVER_A: float = math.sqrt(8.0 / 3.0)
 """c/a of ideal hexagonal close packing (touching spheres), 1.633."""
 
-MAX_BASIS_SITES: int = 6
-"""Largest basis (FCC111: three close-packed layers of two sites each)."""
-
-
 @dataclass(frozen=True)
 class OrthorhombicCell:
     """An oriented lattice written as a box cell with a basis.
@@ -61,6 +57,11 @@ class OrthorhombicCell:
     edges: tuple[float, float, float]
     basis: tuple[tuple[float, float, float], ...]
     wedge_deg: float
+
+    @property
+    def basis_sixths(self) -> tuple[tuple[int, int, int], ...]:
+        """Basis sites in sixths of the edges (every site of the seven cells is one)."""
+        return tuple(tuple(round(6 * f) for f in site) for site in self.basis)
 
 
 _A_BCC = 2.0 / math.sqrt(3.0)
@@ -117,51 +118,34 @@ def wedge_deg(labels: torch.Tensor) -> torch.Tensor:
     return table.to(labels.device)[labels]
 
 
-def cell_geometry(
-    labels: torch.Tensor,
+def cell_edges_nm(
+    cell: OrthorhombicCell,
     *,
     nn_distance_nm: torch.Tensor,
     compression: torch.Tensor,
     hcp_c_over_a: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Cell edges and basis sites of a batch of lattices, in nm.
+    """Edges (a, b, c) of a class's cell in nm for a batch of lattices.
 
     Parameters
     ----------
-    labels : LongTensor, shape (N,)
-        Class indices in :data:`xicam_gisaxs_cnn.classes.CLASSES` order.
+    cell : OrthorhombicCell
+        The class (all samples of the batch share it).
     nn_distance_nm : Tensor, shape (N,)
         Nearest-neighbour distance, nm.
     compression : Tensor, shape (N,)
         Relative vertical compression (0.1 shortens every z distance by 10 %).
     hcp_c_over_a : Tensor, shape (N,)
-        c/a of the HCP0001 lattices (ignored for the other classes).
+        c/a, used by HCP0001 only.
 
     Returns
     -------
-    edges_nm : Tensor, shape (N, 3)
-        Cell edges ``(a, b, c)`` along x, y, z, nm.
-    sites : Tensor, shape (N, 6, 3)
-        Basis sites as fractions of the edges, padded with zeros.
-    occupancy : Tensor, shape (N, 6)
-        1 for a real site, 0 for padding.
+    a, b, c : Tensor, each (N,)
+        Edges along x, y (in plane) and z (normal), nm.
     """
-    if labels.ndim != 1:
-        raise ValueError(f"labels must have shape (N,), got {tuple(labels.shape)}")
-    if bool(((labels < 0) | (labels >= len(CLASSES))).any()):
-        raise ValueError(f"labels must lie in 0..{len(CLASSES) - 1}, got {labels.tolist()}")
-    dtype, device = nn_distance_nm.dtype, nn_distance_nm.device
-    edges = torch.zeros(len(CLASSES), 3, dtype=dtype)
-    sites = torch.zeros(len(CLASSES), MAX_BASIS_SITES, 3, dtype=dtype)
-    occupancy = torch.zeros(len(CLASSES), MAX_BASIS_SITES, dtype=dtype)
-    for index, lattice_class in enumerate(CLASSES):
-        cell = _CELLS[lattice_class.name]
-        edges[index] = torch.tensor(cell.edges, dtype=dtype)
-        sites[index, : len(cell.basis)] = torch.tensor(cell.basis, dtype=dtype)
-        occupancy[index, : len(cell.basis)] = 1.0
-    labels = labels.to(device)
-    edges_nm = edges.to(device)[labels] * nn_distance_nm[:, None]
-    is_hcp = labels == CLASS_NAMES.index("HCP0001")
-    c_hcp = hcp_c_over_a.to(dtype) * nn_distance_nm
-    edges_nm[:, 2] = torch.where(is_hcp, c_hcp, edges_nm[:, 2]) * (1.0 - compression.to(dtype))
-    return edges_nm, sites.to(device)[labels], occupancy.to(device)[labels]
+    if bool(((compression < 0) | (compression >= 1)).any()):
+        raise ValueError(f"compression must lie in [0, 1), got {compression.tolist()}")
+    a = cell.edges[0] * nn_distance_nm
+    b = cell.edges[1] * nn_distance_nm
+    c_over_d = hcp_c_over_a if cell.name == "HCP0001" else cell.edges[2]
+    return a, b, c_over_d * nn_distance_nm * (1.0 - compression)

@@ -70,9 +70,10 @@ def sample_parameters(
     if bool(((labels < 0) | (labels >= NUM_CLASSES)).any()):
         raise ValueError(f"labels must lie in 0..{NUM_CLASSES - 1}, got {labels.tolist()}")
     overrides = dict(overrides or {})
-    unknown = set(overrides) - set(PARAMETER_NAMES) - {"radius_fraction", "debye_waller_fraction"}
+    allowed = set(PARAMETER_NAMES) - {"label", "in_plane_direction"} | {"radius_fraction", "debye_waller_fraction"}
+    unknown = set(overrides) - allowed
     if unknown:
-        raise ValueError(f"overrides holds unknown parameters {sorted(unknown)}; known: {PARAMETER_NAMES}")
+        raise ValueError(f"overrides holds parameters that cannot be fixed: {sorted(unknown)}; allowed: {sorted(allowed)}")
     count = labels.numel()
     labels = labels.cpu()
 
@@ -87,7 +88,7 @@ def sample_parameters(
     wedge = wedge_deg(labels)
     angle = fixed("in_plane_angle_deg", wedge * torch.rand(count, generator=generator, dtype=torch.float64))
     spread = fixed("mosaic_spread_deg", _uniform(generator, count, config.mosaic_spread_deg_range))
-    offsets = spread[:, None] * torch.randn(count, config.grains, generator=generator, dtype=torch.float64)
+    offsets = fixed("grain_offsets_deg", spread[:, None] * torch.randn(count, config.grains, generator=generator, dtype=torch.float64))
     direction = torch.floor(torch.remainder(angle, wedge) / wedge * config.direction_bins).long()
     params = {
         "label": labels.clone(),

@@ -25,6 +25,7 @@ from xicam_gisaxs_cnn.physics import HC_KEV_NM, silicon_refractive_index
 
 from .config import SimulationConfig
 from .dwba import (
+    PATH_SIGNS,
     broadened_dirichlet_intensity,
     dirichlet_amplitude,
     dirichlet_intensity,
@@ -33,7 +34,9 @@ from .dwba import (
 )
 from .fresnel import reflection_coefficient
 from .geometry import exit_angles_from_q
-from .lattices import IDEAL_HCP_C_OVER_A, cell_geometry
+from xicam_gisaxs_cnn.classes import CLASSES
+
+from .lattices import IDEAL_HCP_C_OVER_A, OrthorhombicCell, cell_edges_nm, cell_for_class
 
 SIMULATOR_VERSION: str = "1.0.0"
 """Version of the simulator physics; saved with every dataset."""
@@ -95,6 +98,86 @@ def _radius_nodes(radius: torch.Tensor, polydispersity: torch.Tensor, order: int
     return radii.clamp_min(0.05 * radius[:, None]), weights
 
 
+def _unit_phase(angle: torch.Tensor) -> torch.Tensor:
+    """exp(i angle) for a real angle (cheaper than a complex exp)."""
+    return torch.complex(torch.cos(angle), torch.sin(angle))
+
+
+class _Powers:
+    """Integer powers of one complex tensor, computed once each by repeated products."""
+
+    def __init__(self, base: torch.Tensor) -> None:
+        self._powers = [torch.ones_like(base), base]
+
+    def __getitem__(self, exponent: int) -> torch.Tensor:
+        while len(self._powers) <= exponent:
+            self._powers.append(self._powers[-1] * self._powers[1])
+        return self._powers[exponent]
+
+
+def _coherent_intensity(
+    cell: OrthorhombicCell, *, qx, qy, qz, path, bottom, edges, n_lateral, n_vertical, angles, sigma_q
+) -> torch.Tensor:
+    """Orientation-averaged Bragg intensity (B, P) of grains of one class.
+
+    ``path`` (B, T, P) holds each DWBA path's weight times form factor and
+    Debye-Waller factor; ``bottom`` (B,) is the height of the lowest sphere
+    centres, nm; ``angles`` (B, G) the grains' in-plane angles, radians.
+    """
+    a, b, c = edges
+    heights = path * _unit_phase(_PHASE_SIGN * qz * bottom[:, None, None])
+    heights = heights * dirichlet_amplitude(_PHASE_SIGN * qz * c[:, None, None], n_vertical[:, None, None])
+    step_z = _Powers(_unit_phase(_PHASE_SIGN * qz * (c / 6.0)[:, None, None]))
+    layers = {z: (heights * step_z[z]).sum(dim=1) for z in sorted({site[2] for site in cell.basis_sixths})}
+    cos_g, sin_g = torch.cos(angles)[:, :, None], torch.sin(angles)[:, :, None]
+    qx_grain = qx[:, None, :] * cos_g + qy[:, None, :] * sin_g
+    qy_grain = qy[:, None, :] * cos_g - qx[:, None, :] * sin_g
+    step_x = _Powers(_unit_phase(_PHASE_SIGN * qx_grain * (a / 6.0)[:, None, None]))
+    step_y = _Powers(_unit_phase(_PHASE_SIGN * qy_grain * (b / 6.0)[:, None, None]))
+    amplitude = sum(step_x[x] * step_y[y] * layers[z][:, None, :] for x, y, z in cell.basis_sixths)
+    if bool((sigma_q > 0).any()):
+        kernel_x = broadened_dirichlet_intensity(qx_grain * a[:, None, None], n_lateral, sigma_q * a)
+        kernel_y = broadened_dirichlet_intensity(qy_grain * b[:, None, None], n_lateral, sigma_q * b)
+    else:
+        kernel_x = dirichlet_intensity(qx_grain * a[:, None, None], n_lateral[:, None, None])
+        kernel_y = dirichlet_intensity(qy_grain * b[:, None, None], n_lateral[:, None, None])
+    return (amplitude.abs() ** 2 * kernel_x * kernel_y).mean(dim=1)
+
+
+def _diffuse_intensity(
+    cell: OrthorhombicCell, *, kz_i, kz_f, weight, form, mean_form, debye_waller, radius_weights, sigma, bottom, c,
+    n_lateral, n_vertical,
+) -> torch.Tensor:
+    """Diffuse intensity (B, P) of uncorrelated displacements (rms ``sigma``) and radii.
+
+    sum over sites j and paths t, u of w_t w_u* exp(-i (qz_t - qz_u) z_j)
+    [<F_t F_u> exp(-(qz_t - qz_u)^2 sigma^2 / 2) - <F_t><F_u> DW_t DW_u]:
+    the lateral site sums give N^2, the vertical ones a Dirichlet kernel. The
+    transfers qz_t - qz_u take five values (0, 2 kz_i, 2 kz_f, 2 (kz_f +- kz_i)),
+    whose depth sums are computed once each.
+    """
+    levels = [site[2] for site in cell.basis_sixths]
+    paths = weight.shape[1]
+    signs = PATH_SIGNS[:paths]
+    depth_sums: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+    diffuse = torch.zeros_like(kz_f)
+    for t in range(paths):
+        for u in range(t, paths):
+            key = (signs[t][0] - signs[u][0], signs[t][1] - signs[u][1])
+            if key not in depth_sums:
+                transfer = key[0] * kz_f + key[1] * kz_i
+                step = _Powers(_unit_phase(_PHASE_SIGN * transfer * (c / 6.0)[:, None]))
+                depth = sum(step[z] for z in levels) * _unit_phase(_PHASE_SIGN * transfer * bottom[:, None])
+                depth = depth * dirichlet_amplitude(_PHASE_SIGN * transfer * c[:, None], n_vertical[:, None])
+                depth_sums[key] = (depth, torch.exp(-0.5 * transfer**2 * sigma[:, None] ** 2))
+            depth, damping = depth_sums[key]
+            correlated = torch.matmul(radius_weights, form[:, t] * form[:, u]) * damping
+            uncorrelated = mean_form[:, t] * mean_form[:, u] * debye_waller[:, t] * debye_waller[:, u]
+            term = (weight[:, t] * weight[:, u].conj() * depth).real * (correlated - uncorrelated)
+            diffuse += term if u == t else 2.0 * term
+    return n_lateral[:, None] ** 2 * diffuse
+
+
 def _chunk_intensity(
     params: dict, alpha_f: torch.Tensor, two_theta_f: torch.Tensor, config: SimulationConfig
 ) -> torch.Tensor:
@@ -102,7 +185,7 @@ def _chunk_intensity(
     dtype, device = alpha_f.dtype, alpha_f.device
     count = int(torch.as_tensor(params["label"]).numel())
     column = {name: _column(params, name, count, dtype, device) for name in (*REQUIRED_PARAMETERS[1:], *_OPTIONAL_DEFAULTS)}
-    labels = torch.as_tensor(params["label"], dtype=torch.int64, device=device)
+    labels = torch.as_tensor(params["label"], dtype=torch.int64).cpu()
     offsets = torch.as_tensor(params.get("grain_offsets_deg", torch.zeros(count, 1)), dtype=dtype, device=device)
     if offsets.ndim != 2 or offsets.shape[0] != count:
         raise ValueError(f"params['grain_offsets_deg'] must have shape ({count}, grains), got {tuple(offsets.shape)}")
@@ -113,71 +196,53 @@ def _chunk_intensity(
     cos_af = torch.cos(alpha_f)[None, :]
     qx = k * (cos_af * torch.cos(two_theta_f)[None, :] - torch.cos(alpha_i))
     qy = k * cos_af * torch.sin(two_theta_f)[None, :]
-    optical = [silicon_refractive_index(float(e)) for e in column["energy_kev"].tolist()]
-    delta = torch.tensor([o[0] for o in optical], dtype=dtype, device=device)[:, None]
-    beta = torch.tensor([o[1] for o in optical], dtype=dtype, device=device)[:, None]
+    optical = torch.tensor([silicon_refractive_index(e) for e in column["energy_kev"].tolist()], dtype=dtype, device=device)
+    delta, beta = optical[:, 0, None], optical[:, 1, None]
     above = alpha_f > 0
     alpha_f_above = alpha_f.clamp_min(0.0)[None, :]
     r_i = reflection_coefficient(alpha_i, delta=delta, beta=beta)
     r_f = reflection_coefficient(alpha_f_above, delta=delta, beta=beta)
-    qz, weight = dwba_terms(k * torch.sin(alpha_i), k * torch.sin(alpha_f_above), r_i, r_f, born=config.born)
+    kz_i, kz_f = k * torch.sin(alpha_i), k * torch.sin(alpha_f_above)
+    qz, weight = dwba_terms(kz_i, kz_f, r_i, r_f, born=config.born)
     qz, weight = qz.transpose(0, 1), weight.transpose(0, 1)  # (B, T, P)
     q_squared = qx[:, None, :] ** 2 + qy[:, None, :] ** 2 + qz**2
 
     # form factor averaged over the radius distribution, Debye-Waller factor
-    radii, radius_weights = _radius_nodes(column["radius_nm"], column["polydispersity"], config.radius_quadrature)
-    form = sphere_form_factor(q_squared.sqrt()[:, :, None, :], radii[:, None, :, None])  # (B, T, K, P)
-    mean_form = torch.einsum("btkp,k->btp", form, radius_weights)
-    sigma_squared = (column["debye_waller_nm"] ** 2)[:, None, None]
-    debye_waller = torch.exp(-0.5 * q_squared * sigma_squared)
-
-    # lattice: vertical sums per path, in-plane sums per grain
-    edges, sites, occupancy = cell_geometry(
-        labels, nn_distance_nm=column["nn_distance_nm"], compression=column["compression"],
-        hcp_c_over_a=column["hcp_c_over_a"],
+    polydisperse = bool((column["polydispersity"] > 0).any())
+    radii, radius_weights = _radius_nodes(
+        column["radius_nm"], column["polydispersity"], config.radius_quadrature if polydisperse else 1
     )
-    n_lateral = column["repetitions_lateral"]
-    n_vertical = column["repetitions_vertical"]
-    c = edges[:, 2, None, None]
-    heights = column["radius_nm"][:, None] + sites[:, :, 2] * edges[:, 2, None]  # (B, S) sphere centres
-    path = weight * mean_form * debye_waller * dirichlet_amplitude(qz * c, n_vertical[:, None, None])
-    angles = torch.deg2rad(column["in_plane_angle_deg"][:, None] + offsets)[:, :, None]  # (B, G, 1)
-    qx_grain = qx[:, None, :] * torch.cos(angles) + qy[:, None, :] * torch.sin(angles)
-    qy_grain = qy[:, None, :] * torch.cos(angles) - qx[:, None, :] * torch.sin(angles)
-    amplitude = torch.zeros(qx_grain.shape, dtype=weight.dtype, device=device)
-    for site in range(sites.shape[1]):
-        if not bool(occupancy[:, site].any()):
-            continue
-        vertical = (path * torch.exp(1j * _PHASE_SIGN * qz * heights[:, site, None, None])).sum(dim=1)
-        lateral_phase = qx_grain * (sites[:, site, 0] * edges[:, 0])[:, None, None] + qy_grain * (
-            sites[:, site, 1] * edges[:, 1]
-        )[:, None, None]
-        amplitude += (occupancy[:, site, None, None] * vertical[:, None, :]) * torch.exp(1j * _PHASE_SIGN * lateral_phase)
-    sigma_q = column["resolution_sigma_nm"]
-    if bool((sigma_q > 0).any()):
-        kernel_x = broadened_dirichlet_intensity(qx_grain * edges[:, 0, None, None], n_lateral, sigma_q * edges[:, 0])
-        kernel_y = broadened_dirichlet_intensity(qy_grain * edges[:, 1, None, None], n_lateral, sigma_q * edges[:, 1])
-    else:
-        kernel_x = dirichlet_intensity(qx_grain * edges[:, 0, None, None], n_lateral[:, None, None])
-        kernel_y = dirichlet_intensity(qy_grain * edges[:, 1, None, None], n_lateral[:, None, None])
-    intensity = (amplitude.abs() ** 2 * kernel_x * kernel_y).mean(dim=1)
+    form = sphere_form_factor(q_squared.sqrt()[:, :, None, :], radii[:, None, :, None])  # (B, T, K, P)
+    mean_form = torch.matmul(radius_weights, form)
+    sigma = column["debye_waller_nm"]
+    debye_waller = torch.exp(-0.5 * q_squared * (sigma**2)[:, None, None])
+    path = weight * mean_form * debye_waller
+    disordered = polydisperse or bool((sigma > 0).any())
 
-    # diffuse scattering of uncorrelated displacement and size disorder
-    if bool((column["debye_waller_nm"] > 0).any() or (column["polydispersity"] > 0).any()):
-        diffuse = torch.zeros_like(intensity)
-        for t in range(qz.shape[1]):
-            for u in range(t, qz.shape[1]):
-                transfer = qz[:, t] - qz[:, u]
-                correlated = torch.einsum("bkp,bkp,k->bp", form[:, t], form[:, u], radius_weights)
-                correlated = correlated * torch.exp(-0.5 * transfer**2 * sigma_squared[:, 0])
-                uncorrelated = mean_form[:, t] * mean_form[:, u] * debye_waller[:, t] * debye_waller[:, u]
-                depth = (occupancy[:, :, None] * torch.exp(1j * _PHASE_SIGN * transfer[:, None, :] * heights[:, :, None])).sum(1)
-                depth = depth * dirichlet_amplitude(transfer * c[:, 0], n_vertical[:, None])
-                term = (weight[:, t] * weight[:, u].conj() * (correlated - uncorrelated) * depth).real
-                diffuse += term if u == t else 2.0 * term
-        intensity = intensity + n_lateral[:, None] ** 2 * diffuse
-    spheres = n_lateral**2 * n_vertical * occupancy.sum(dim=1)
-    intensity = intensity / spheres[:, None]
+    angles = torch.deg2rad(column["in_plane_angle_deg"][:, None] + offsets)
+    intensity = torch.empty(count, alpha_f.numel(), dtype=dtype, device=device)
+    for label in labels.unique().tolist():
+        rows = (labels == label).nonzero()[:, 0].to(device)
+        cell = cell_for_class(CLASSES[label].name)
+        edges = cell_edges_nm(
+            cell, nn_distance_nm=column["nn_distance_nm"][rows], compression=column["compression"][rows],
+            hcp_c_over_a=column["hcp_c_over_a"][rows],
+        )
+        bottom = column["radius_nm"][rows]
+        n_lateral, n_vertical = column["repetitions_lateral"][rows], column["repetitions_vertical"][rows]
+        part = _coherent_intensity(
+            cell, qx=qx[rows], qy=qy[rows], qz=qz[rows], path=path[rows], bottom=bottom, edges=edges,
+            n_lateral=n_lateral, n_vertical=n_vertical, angles=angles[rows],
+            sigma_q=column["resolution_sigma_nm"][rows],
+        )
+        if disordered:
+            part = part + _diffuse_intensity(
+                cell, kz_i=kz_i[rows], kz_f=kz_f[rows], weight=weight[rows], form=form[rows], mean_form=mean_form[rows],
+                debye_waller=debye_waller[rows], radius_weights=radius_weights, sigma=sigma[rows], bottom=bottom,
+                c=edges[2], n_lateral=n_lateral, n_vertical=n_vertical,
+            )
+        spheres = n_lateral**2 * n_vertical * len(cell.basis)
+        intensity[rows] = part / spheres[:, None]
     return torch.where(above[None, :], intensity, torch.zeros_like(intensity)).clamp_min(0.0)
 
 

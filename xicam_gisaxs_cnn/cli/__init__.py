@@ -10,6 +10,9 @@ SUBCOMMANDS: tuple[str, ...] = (
     "train",
     "evaluate",
     "simulate",
+    "classify",
+    "live",
+    "classify-run",
 )
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -13,8 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "simulate", help="simulate a training set of N patterns per class into HDF5 shards",
         description=(
             "Simulate N patterns of every class with the trainer's GISAXS simulator and write them as "
-            "HDF5 shards (shard-*.h5) plus dataset.json into --out. The dataset depends only on --seed, "
-            "--per-class, --shard-size and --config, not on --workers or --scheduler."
+            "HDF5 shards (shard-*.h5) plus dataset.json into --out. The parameters depend only on --seed, "
+            "--per-class, --shard-size, --batch-size and --config, not on --workers or --scheduler "
+            "(images also on --device, to float rounding)."
         ),
     )
     parser.add_argument("--per-class", type=int, required=True, help="patterns per class")
@@ -27,8 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="patterns simulated at once (default: 64)")
     parser.add_argument("--config", help="JSON file of SimulationConfig fields (default: the built-in ranges)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run the shards on an existing dask.distributed cluster, e.g. tcp://host:8786 "
-                             "(its workers need this package installed and --out on a shared file system)")
+                        help="run the shards on an existing dask.distributed cluster, e.g. tcp://host:8786, "
+                             "instead of --workers (its workers need this package installed and --out on a "
+                             "shared file system)")
     parser.set_defaults(func=run)
 
 
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_on_dask(address: str, out: Path, tasks: list, options: dict, update) -> None:
+def _run_on_dask(address: str, out: Path, tasks: list, options: dict, update: Callable[[int], object]) -> None:
     """Make every shard on the dask.distributed cluster at ``address``, reporting each finished shard."""
     from dask.distributed import Client, as_completed
 

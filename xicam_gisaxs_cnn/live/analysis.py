@@ -1,0 +1,334 @@
+"""Live classification of Bluesky runs: one analysis event per raw event, without blocking the RunEngine.
+
+:class:`LiveClassifier` is a document callback (subscribe it to a RunEngine, a
+0MQ ``RemoteDispatcher`` or a replayed run). It only queues documents; a worker
+thread routes them per run (an event-model ``RunRouter``), loads externally stored
+frames, classifies queued frames in batches through
+:func:`xicam_gisaxs_cnn.frames.classify_frames` and emits a derived analysis run,
+composed with ``event_model.compose_run``, to an injected ``output(name, doc)``
+callable (a TiledWriter in use, ``list.append``-like in tests).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+import numpy as np
+from event_model import DocumentRouter, Filler, RunRouter, compose_run, unpack_datum_page, unpack_event_page
+
+from ..classes import CLASS_NAMES
+from ..frames import DetectorGeometry, classify_frames, geometry_from_mapping
+from ..frames.resample import BeamStop
+
+logger = logging.getLogger(__name__)
+
+GEOMETRY_KEY = "gisaxs_geometry"
+"""Start-document key holding the detector geometry mapping of a raw run."""
+
+ANALYSIS_STREAM = "primary"
+"""Stream name of the analysis run's events."""
+
+ANALYSIS_DATA_KEYS: dict[str, dict[str, Any]] = {
+    "label": {"dtype": "string", "shape": []},
+    "probabilities": {"dtype": "array", "shape": [len(CLASS_NAMES)], "dtype_numpy": "<f8"},
+    "ood_score": {"dtype": "number", "shape": []},
+    "ood_flag": {"dtype": "boolean", "shape": []},
+    "valid_fraction": {"dtype": "number", "shape": []},
+    "raw_seq_num": {"dtype": "integer", "shape": []},
+    "raw_time": {"dtype": "number", "shape": []},
+    "error": {"dtype": "string", "shape": []},
+}
+"""Per-event data of an analysis run ("" label and NaN numbers with a non-empty ``error`` for a failed frame)."""
+
+_CLOSE = object()
+
+
+def image_field(data_keys: Mapping[str, Mapping[str, Any]], field: str | None = None) -> str | None:
+    """The detector image field of a descriptor: ``field`` if given and present, else the first 2-D key."""
+    if field is not None:
+        return field if field in data_keys else None
+    for key, value in data_keys.items():
+        shape = [size for size in value.get("shape", []) if size != 1]
+        if value.get("dtype") == "array" and len(shape) == 2:
+            return key
+    return None
+
+
+class LiveClassifier:
+    """Classify every detector frame of every run it sees; emit one analysis run per raw run.
+
+    Parameters
+    ----------
+    output : callable
+        ``output(name, doc)`` receives the analysis runs' documents, from the worker thread.
+    classifier : xicam_gisaxs_cnn.models.Classifier
+        The model (keyword-only).
+    geometry : DetectorGeometry, optional
+        Geometry for runs whose start document lacks ``gisaxs_geometry``; without either,
+        only canonical 125 x 125 frames can be classified.
+    stream : str
+        Raw stream holding the frames.
+    field : str, optional
+        Image field; by default the first 2-D array field of the stream.
+    window_scale : float
+        Zoom of the canonical q window.
+    beam_stop_px : tuple of int, optional
+        Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
+    batch_size : int
+        Most frames classified in one model call.
+    handler_registry : dict, optional
+        Resource spec -> handler class for frames stored via Resource/Datum
+        (default: ophyd.sim's ``NPY_SEQ``).
+    """
+
+    def __init__(
+        self,
+        output: Callable[[str, dict], Any],
+        *,
+        classifier,
+        geometry: DetectorGeometry | None = None,
+        stream: str = "primary",
+        field: str | None = None,
+        window_scale: float = 1.0,
+        beam_stop_px: BeamStop | None = None,
+        batch_size: int = 32,
+        handler_registry: dict | None = None,
+    ) -> None:
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.output = output
+        self.classifier = classifier
+        self.geometry = geometry
+        self.stream = stream
+        self.field = field
+        self.window_scale = float(window_scale)
+        self.beam_stop_px = beam_stop_px
+        self.batch_size = int(batch_size)
+        if handler_registry is None:
+            from ophyd.sim import NumpySeqHandler
+
+            handler_registry = {"NPY_SEQ": NumpySeqHandler}
+        self.handler_registry = handler_registry
+        self.output_errors: list[str] = []
+        self.counts = {"raw_events": 0, "results": 0, "errors": 0}
+        self._queue: queue.Queue = queue.Queue()
+        self._router = RunRouter([self._factory])
+        self._runs: dict[str, _RunClassifier] = {}
+        self._thread = threading.Thread(target=self._work, name="gisaxs-live-classifier", daemon=True)
+        self._thread.start()
+
+    def __call__(self, name: str, doc: dict) -> None:
+        """Queue a document and return at once (called from the RunEngine or dispatcher thread)."""
+        self._queue.put((name, doc))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every queued document is processed; False if ``timeout`` (s) ran out first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        """Process what is queued, then stop the worker thread."""
+        self._queue.put((_CLOSE, None))
+        self._thread.join(timeout)
+
+    @property
+    def backlog(self) -> int:
+        """Documents queued and not yet processed."""
+        return self._queue.unfinished_tasks
+
+    def _factory(self, name: str, start: dict):
+        run = _RunClassifier(self, start)
+        self._runs[start["uid"]] = run
+        return [run], []
+
+    def _work(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < 4 * self.batch_size:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            closing = False
+            for name, doc in batch:
+                if name is _CLOSE:
+                    closing = True
+                    continue
+                try:
+                    self._router(name, doc)
+                except Exception as error:  # a malformed document must not stop the worker
+                    logger.exception("live classifier could not process a %s document", name)
+                    self.output_errors.append(f"{name}: {error}")
+            for run in list(self._runs.values()):
+                run.flush()
+            for _ in batch:
+                self._queue.task_done()
+            if closing:
+                return
+
+    def emit(self, name: str, doc: dict) -> None:
+        """Send one analysis document to the output; a failing output is logged, never raised."""
+        try:
+            self.output(name, doc)
+        except Exception as error:
+            logger.exception("output failed on an analysis %s document", name)
+            self.output_errors.append(f"{name}: {error}")
+
+
+class _RunClassifier(DocumentRouter):
+    """The documents of one raw run -> its analysis run."""
+
+    def __init__(self, live: LiveClassifier, start: dict) -> None:
+        super().__init__()
+        self.live = live
+        self.raw_start = start
+        self.geometry, self.geometry_problem = _run_geometry(start, live.geometry)
+        self.filler: Filler | None = None
+        self.fields: dict[str, str] = {}  # raw descriptor uid -> image field
+        self.pending: list[dict] = []
+        self.bundle = None
+        self.descriptor_bundle = None
+        self.done = 0  # analysis events emitted
+        self.failed = 0  # of which error records
+
+    def start(self, doc):
+        self.filler = Filler(self.live.handler_registry, inplace=False)
+        self.filler("start", doc)
+
+    def descriptor(self, doc):
+        self.filler("descriptor", doc)
+        if doc.get("name") != self.live.stream:
+            return
+        field = image_field(doc.get("data_keys", {}), self.live.field)
+        if field is None:
+            return
+        self.fields[doc["uid"]] = field
+        if self.bundle is None:
+            self._start_analysis(field)
+
+    def resource(self, doc):
+        self.filler("resource", doc)
+
+    def datum(self, doc):
+        self.filler("datum", doc)
+
+    def datum_page(self, doc):
+        for datum in unpack_datum_page(doc):
+            self.datum(datum)
+
+    def event(self, doc):
+        if doc["descriptor"] in self.fields:
+            self.live.counts["raw_events"] += 1
+            self.pending.append(doc)
+            if len(self.pending) >= self.live.batch_size:
+                self.flush()
+
+    def event_page(self, doc):
+        for event in unpack_event_page(doc):
+            self.event(event)
+
+    def stop(self, doc):
+        self.flush()
+        self.live._runs.pop(self.raw_start["uid"], None)
+        if self.bundle is not None:
+            self.live.emit("stop", self.bundle.compose_stop(
+                exit_status="success", reason=f"{self.done - self.failed} frames classified, {self.failed} errors",
+            ))
+        if self.filler is not None:
+            self.filler.close()
+
+    def _start_analysis(self, field: str) -> None:
+        classifier = self.live.classifier
+        self.bundle = compose_run(metadata={
+            "purpose": "analysis",
+            "raw_uid": self.raw_start["uid"],
+            "raw_scan_id": self.raw_start.get("scan_id"),
+            "raw_stream": self.live.stream,
+            "raw_field": field,
+            "model_name": classifier.name,
+            "model_sha256": classifier.sha256,
+            "classes": list(CLASS_NAMES),
+            "window_scale": self.live.window_scale,
+            "geometry": None if self.geometry is None else self.geometry.to_dict(),
+        })
+        self.live.emit("start", self.bundle.start_doc)
+        data_keys = {key: {"source": "xicam_gisaxs_cnn", **value} for key, value in ANALYSIS_DATA_KEYS.items()}
+        self.descriptor_bundle = self.bundle.compose_descriptor(name=ANALYSIS_STREAM, data_keys=data_keys)
+        self.live.emit("descriptor", self.descriptor_bundle.descriptor_doc)
+
+    def flush(self) -> None:
+        """Classify the pending events in one batch and emit one analysis event for each."""
+        if not self.pending:
+            return
+        events, self.pending = self.pending, []
+        frames, problems = [], []
+        for event in events:
+            try:
+                frames.append(self._frame(event))
+                problems.append(self.geometry_problem)
+            except Exception as error:  # a frame that cannot be loaded becomes an error record
+                frames.append(None)
+                problems.append(f"cannot load frame {self.fields[event['descriptor']]!r}: {error}")
+        good = [i for i, problem in enumerate(problems) if not problem]
+        results = {}
+        if good:
+            try:
+                batch = classify_frames(
+                    [frames[i] for i in good], classifier=self.live.classifier, geometry=self.geometry,
+                    sources=[f"{self.raw_start['uid']}:{events[i]['seq_num']}" for i in good],
+                    window_scale=self.live.window_scale, beam_stop_px=self.live.beam_stop_px,
+                )
+                results = dict(zip(good, batch))
+            except Exception as error:  # the model failing must still give one record per event
+                logger.exception("classification failed")
+                problems = [problem or f"classification failed: {error}" for problem in problems]
+        for index, event in enumerate(events):
+            result = results.get(index)
+            problem = result.error if result is not None else problems[index]
+            data = {
+                "label": "" if problem else result.label,
+                "probabilities": np.full(len(CLASS_NAMES), np.nan) if problem else np.asarray(result.probabilities, float),
+                "ood_score": float("nan") if problem else float(result.ood_score),
+                "ood_flag": False if problem else bool(result.ood_flag),
+                "valid_fraction": 0.0 if problem else float(result.valid_fraction),
+                "raw_seq_num": int(event["seq_num"]),
+                "raw_time": float(event["time"]),
+                "error": problem or "",
+            }
+            now = time.time()
+            self.done += 1
+            self.failed += bool(problem)
+            self.live.counts["errors" if problem else "results"] += 1
+            self.live.emit("event", self.descriptor_bundle.compose_event(data=data, timestamps={k: now for k in data}))
+
+    def _frame(self, event: dict) -> np.ndarray:
+        field = self.fields[event["descriptor"]]
+        if field not in event["data"]:
+            raise ValueError(f"event {event['seq_num']} has no field {field!r}")
+        if not event.get("filled", {}).get(field, True):
+            _, event = self.filler("event", event)
+        value = event["data"][field]
+        if isinstance(value, str):  # a replayed frame that could not be read carries its problem
+            raise ValueError(value)
+        frame = np.asarray(value)
+        if frame.ndim == 3 and frame.shape[0] == 1:
+            frame = frame[0]
+        return frame
+
+
+def _run_geometry(start: Mapping[str, Any], default: DetectorGeometry | None) -> tuple[DetectorGeometry | None, str]:
+    """The run's geometry (start document first, then the default) and a problem message ("" if none)."""
+    values = start.get(GEOMETRY_KEY)
+    if values is None:
+        return default, ""
+    try:
+        return geometry_from_mapping(values), ""
+    except (ValueError, TypeError) as error:
+        return None, f"invalid {GEOMETRY_KEY} in the run's start document: {error}"
