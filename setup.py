@@ -18,6 +18,7 @@ CORE_REQUIRES = [
     "tifffile>=2023.1",
     "matplotlib>=3.7",
     "tqdm>=4.65",
+    "platformdirs>=3.0",
     "dask[distributed]>=2024.1",  # gisaxs-cnn simulate --workers/--scheduler
 ]
 XICAM_REQUIRES = ["xicam==2.4.6", "qtpy>=2.0"]

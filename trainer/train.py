@@ -91,13 +91,13 @@ def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device,
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        total_loss += float(loss) * batch.labels.numel()
+        total_loss += loss.item() * batch.labels.numel()
         correct += int((logits.argmax(1) == batch.labels).sum())
         seen += batch.labels.numel()
     return {"train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1)}
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def evaluate(model, loader, degradation, *, device, generator) -> dict:
     """Logits, embeddings and labels over a loader (model in eval mode), plus accuracy."""
     model.eval()
@@ -112,6 +112,11 @@ def evaluate(model, loader, degradation, *, device, generator) -> dict:
     result = {"logits": torch.cat(logits), "embeddings": torch.cat(embeddings), "labels": torch.cat(labels)}
     result["accuracy"] = float((result["logits"].argmax(1) == result["labels"]).float().mean())
     return result
+
+
+def recorded_arguments(args) -> dict:
+    """The command-line arguments that can be written to JSON (no callables)."""
+    return {key: value for key, value in vars(args).items() if isinstance(value, (str, int, float, bool, list, type(None)))}
 
 
 def bundle_directory(args) -> Path:
@@ -165,7 +170,7 @@ def main(args) -> Path:
             print(json.dumps(metrics), flush=True)
             checkpoints.mkdir(parents=True, exist_ok=True)
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "args": vars(args), "log": log},
+                        "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "args": recorded_arguments(args), "log": log},
                        checkpoints / "checkpoint.pt")
     if rank != 0:
         torch.distributed.destroy_process_group()
@@ -177,7 +182,7 @@ def main(args) -> Path:
     ood = fit_ood_statistics(reference["embeddings"], reference["labels"], validation["embeddings"])
     save_bundle(
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, temperature=temperature, ood=ood,
-        training={"data": sources.description, "degradation": degradation.spec, "args": vars(args), "log": log,
+        training={"data": sources.description, "degradation": degradation.spec, "args": recorded_arguments(args), "log": log,
                   "world_size": world_size, "seconds": round(time.perf_counter() - started, 1)},
         metrics={"validation_accuracy": validation["accuracy"], "temperature": temperature},
     )

@@ -6,6 +6,7 @@ arguments and keep the dtype and device of their inputs.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -125,37 +126,33 @@ def broadened_dirichlet_intensity(
     return value.reshape(phase.shape).clamp_min(0.0)
 
 
-PATH_SIGNS: tuple[tuple[int, int], ...] = ((1, 1), (1, -1), (-1, 1), (-1, -1))
-"""Signs (of kz_f, of kz_i) in qz of the four DWBA paths, in :func:`dwba_terms` order."""
+class Path(NamedTuple):
+    """One DWBA scattering path: qz = sign * (kz_f + kz_i) ("s") or sign * (kz_f - kz_i) ("d")."""
+
+    transfer: str
+    sign: int
+    weight: torch.Tensor
 
 
-def dwba_terms(
-    kz_i: torch.Tensor, kz_f: torch.Tensor, r_i: torch.Tensor, r_f: torch.Tensor, *, born: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Vertical wavevector transfers and weights of the four DWBA scattering paths.
+def dwba_paths(r_i: torch.Tensor, r_f: torch.Tensor, *, born: bool = False) -> tuple[Path, ...]:
+    """The four DWBA paths of a particle above a reflecting substrate.
 
     Parameters
     ----------
-    kz_i, kz_f : Tensor
-        k sin(alpha_i) and k sin(alpha_f), nm^-1 (both >= 0), broadcast together.
     r_i, r_f : Tensor, complex
-        Fresnel reflection coefficients at alpha_i and alpha_f.
+        Fresnel reflection coefficients at the incidence and exit angles.
     born : bool
-        True keeps the first path only (Born approximation, no substrate).
+        True keeps the direct path only (Born approximation, no substrate).
 
     Returns
     -------
-    qz : Tensor, shape (4, ...) or (1, ...)
-        qz of the paths: direct, reflected before, reflected after, reflected
-        before and after scattering: kz_f + kz_i, kz_f - kz_i, -(kz_f - kz_i),
-        -(kz_f + kz_i).
-    weight : Tensor, complex, same shape
-        1, r_i, r_f, r_i r_f.
+    tuple of Path
+        Direct (qz = kz_f + kz_i, weight 1), reflected before scattering
+        (kz_f - kz_i, r_i), reflected after (-(kz_f - kz_i), r_f), reflected
+        before and after (-(kz_f + kz_i), r_i r_f). With q = k_f - k_i and the
+        phase exp(-i q . r) of a scatterer at r, the weights carry no conjugate
+        (BornAgain, with q = k_i - k_f, writes the same sum conjugated).
     """
-    kz_i, kz_f = torch.broadcast_tensors(kz_i, kz_f)
     if born:
-        return (kz_f + kz_i)[None], torch.ones_like(kz_f, dtype=r_f.dtype)[None]
-    qz = torch.stack([sign_f * kz_f + sign_i * kz_i for sign_f, sign_i in PATH_SIGNS])
-    r_i, r_f = torch.broadcast_tensors(r_i, r_f)
-    weight = torch.stack((torch.ones_like(r_f), r_i, r_f, r_i * r_f))
-    return qz, weight
+        return (Path("s", 1, torch.ones_like(r_i)),)
+    return (Path("s", 1, torch.ones_like(r_i)), Path("d", 1, r_i), Path("d", -1, r_f), Path("s", -1, r_i * r_f))

@@ -1,17 +1,21 @@
 """GISAXS patterns of finite sphere superlattices on a substrate (DWBA), batched in torch.
 
 A grain is a box of ``N x N x Nz`` orthorhombic cells (:mod:`.lattices`) sitting
-on a Si substrate. Its scattering amplitude for each DWBA path t is
+on a Si substrate. With q = k_f - k_i and the phase exp(-i q . r) of a sphere at
+r, its amplitude is
 
-    A_t = w_t F(q_t) DW(q_t) D_N(q'_x a) D_N(q'_y b) D_Nz(qz_t c) sum_b exp(-i q_t . r_b)
+    A = D_N(q'_x a) D_N(q'_y b) sum_sites exp(-i (q'_x x_j + q'_y y_j))
+        sum_paths w_t F(q_t) DW(q_t) exp(-i qz_t z_j) D_Nz(qz_t c)
 
-with F the sphere form factor, DW the Debye-Waller factor, D the 1-D Dirichlet
-kernels (so the cost does not depend on the grain size), q'_x, q'_y the in-plane
-wavevector transfer in the grain's frame and r_b the basis sites. The paths are
-summed coherently, grains of different in-plane orientation incoherently; the
-diffuse scattering of the displacement and size disorder is added exactly
-(uncorrelated disorder), and the in-plane Dirichlet intensities are averaged over
-the instrumental resolution.
+with the four DWBA paths t (:func:`.dwba.dwba_paths`), F the sphere form
+factor, DW the Debye-Waller factor, D the 1-D Dirichlet sums over the cells (so
+the cost does not depend on the grain size), q'_x, q'_y the in-plane transfer in
+the grain's frame and (x_j, y_j, z_j) the basis sites. The paths only take
+qz = +-(kz_f + kz_i) and +-(kz_f - kz_i), so two form factors and two vertical
+sums serve all four (the negative ones are complex conjugates). Grains of
+different in-plane orientation add incoherently; the diffuse scattering of the
+displacement and size disorder is added exactly (uncorrelated disorder), and the
+in-plane Dirichlet intensities are averaged over the instrumental resolution.
 """
 from __future__ import annotations
 
@@ -21,21 +25,20 @@ import numpy as np
 import torch
 
 from xicam_gisaxs_cnn.canonical import q_mesh
+from xicam_gisaxs_cnn.classes import CLASSES
 from xicam_gisaxs_cnn.physics import HC_KEV_NM, silicon_refractive_index
 
 from .config import SimulationConfig
 from .dwba import (
-    PATH_SIGNS,
+    Path,
     broadened_dirichlet_intensity,
     dirichlet_amplitude,
     dirichlet_intensity,
-    dwba_terms,
+    dwba_paths,
     sphere_form_factor,
 )
 from .fresnel import reflection_coefficient
 from .geometry import exit_angles_from_q
-from xicam_gisaxs_cnn.classes import CLASSES
-
 from .lattices import IDEAL_HCP_C_OVER_A, OrthorhombicCell, cell_edges_nm, cell_for_class
 
 SIMULATOR_VERSION: str = "1.0.0"
@@ -54,9 +57,6 @@ _OPTIONAL_DEFAULTS: dict[str, float] = {
     "resolution_sigma_nm": 0.0,
     "hcp_c_over_a": IDEAL_HCP_C_OVER_A,
 }
-
-_PHASE_SIGN = -1.0
-"""Sign of the phase of a scatterer at r: exp(-i q . r) with q = k_f - k_i."""
 
 
 def _column(params: dict, name: str, count: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -115,66 +115,95 @@ class _Powers:
         return self._powers[exponent]
 
 
+def _oriented(value: torch.Tensor, sign: int) -> torch.Tensor:
+    """A vertical factor at +qz (sign 1) or -qz (sign -1, its complex conjugate)."""
+    return value if sign > 0 else value.conj()
+
+
+def _vertical_factors(qz, *, levels, bottom, c, n_vertical) -> dict[int, torch.Tensor]:
+    """exp(-i qz z) summed over the Nz cells, for sites at heights bottom + level c / 6."""
+    base = _unit_phase(-qz * bottom) * dirichlet_amplitude(-qz * c, n_vertical)
+    step = _Powers(_unit_phase(-qz * (c / 6.0)))
+    return {level: base * step[level] for level in levels}
+
+
 def _coherent_intensity(
-    cell: OrthorhombicCell, *, qx, qy, qz, path, bottom, edges, n_lateral, n_vertical, angles, sigma_q
+    cell: OrthorhombicCell, *, qx, qy, transfers, paths, coherent_form, bottom, edges, n_lateral, n_vertical,
+    angles, sigma_q,
 ) -> torch.Tensor:
     """Orientation-averaged Bragg intensity (B, P) of grains of one class.
 
-    ``path`` (B, T, P) holds each DWBA path's weight times form factor and
-    Debye-Waller factor; ``bottom`` (B,) is the height of the lowest sphere
-    centres, nm; ``angles`` (B, G) the grains' in-plane angles, radians.
+    ``transfers`` maps "s"/"d" to kz_f +- kz_i (B, P); ``coherent_form`` maps them
+    to the mean form factor times the Debye-Waller factor; ``bottom`` (B, 1) is the
+    height of the lowest sphere centres, nm; ``angles`` (B, G) the grains' in-plane
+    angles, radians.
     """
-    a, b, c = edges
-    heights = path * _unit_phase(_PHASE_SIGN * qz * bottom[:, None, None])
-    heights = heights * dirichlet_amplitude(_PHASE_SIGN * qz * c[:, None, None], n_vertical[:, None, None])
-    step_z = _Powers(_unit_phase(_PHASE_SIGN * qz * (c / 6.0)[:, None, None]))
-    layers = {z: (heights * step_z[z]).sum(dim=1) for z in sorted({site[2] for site in cell.basis_sixths})}
+    a, b, c = (edge[:, None] for edge in edges)
+    levels = sorted({site[2] for site in cell.basis_sixths})
+    vertical = {
+        name: _vertical_factors(qz, levels=levels, bottom=bottom, c=c, n_vertical=n_vertical[:, None])
+        for name, qz in transfers.items() if any(path.transfer == name for path in paths)
+    }
+    layers = {
+        level: sum(path.weight * coherent_form[path.transfer] * _oriented(vertical[path.transfer][level], path.sign)
+                   for path in paths)
+        for level in levels
+    }
     cos_g, sin_g = torch.cos(angles)[:, :, None], torch.sin(angles)[:, :, None]
     qx_grain = qx[:, None, :] * cos_g + qy[:, None, :] * sin_g
     qy_grain = qy[:, None, :] * cos_g - qx[:, None, :] * sin_g
-    step_x = _Powers(_unit_phase(_PHASE_SIGN * qx_grain * (a / 6.0)[:, None, None]))
-    step_y = _Powers(_unit_phase(_PHASE_SIGN * qy_grain * (b / 6.0)[:, None, None]))
+    step_x = _Powers(_unit_phase(-qx_grain * (a[:, :, None] / 6.0)))
+    step_y = _Powers(_unit_phase(-qy_grain * (b[:, :, None] / 6.0)))
     amplitude = sum(step_x[x] * step_y[y] * layers[z][:, None, :] for x, y, z in cell.basis_sixths)
+    phase_x, phase_y = qx_grain * a[:, :, None], qy_grain * b[:, :, None]
     if bool((sigma_q > 0).any()):
-        kernel_x = broadened_dirichlet_intensity(qx_grain * a[:, None, None], n_lateral, sigma_q * a)
-        kernel_y = broadened_dirichlet_intensity(qy_grain * b[:, None, None], n_lateral, sigma_q * b)
+        kernel = broadened_dirichlet_intensity(phase_x, n_lateral, sigma_q * a[:, 0]) * broadened_dirichlet_intensity(
+            phase_y, n_lateral, sigma_q * b[:, 0]
+        )
     else:
-        kernel_x = dirichlet_intensity(qx_grain * a[:, None, None], n_lateral[:, None, None])
-        kernel_y = dirichlet_intensity(qy_grain * b[:, None, None], n_lateral[:, None, None])
-    return (amplitude.abs() ** 2 * kernel_x * kernel_y).mean(dim=1)
+        kernel = dirichlet_intensity(phase_x, n_lateral[:, None, None]) * dirichlet_intensity(phase_y, n_lateral[:, None, None])
+    return (torch.view_as_real(amplitude).square().sum(-1) * kernel).mean(dim=1)
 
 
 def _diffuse_intensity(
-    cell: OrthorhombicCell, *, kz_i, kz_f, weight, form, mean_form, debye_waller, radius_weights, sigma, bottom, c,
+    cell: OrthorhombicCell, *, kz_i, kz_f, paths, form, mean_form, debye_waller, radius_weights, sigma, bottom, c,
     n_lateral, n_vertical,
 ) -> torch.Tensor:
     """Diffuse intensity (B, P) of uncorrelated displacements (rms ``sigma``) and radii.
 
     sum over sites j and paths t, u of w_t w_u* exp(-i (qz_t - qz_u) z_j)
     [<F_t F_u> exp(-(qz_t - qz_u)^2 sigma^2 / 2) - <F_t><F_u> DW_t DW_u]:
-    the lateral site sums give N^2, the vertical ones a Dirichlet kernel. The
+    the lateral site sums give N^2, the vertical ones a Dirichlet sum. The
     transfers qz_t - qz_u take five values (0, 2 kz_i, 2 kz_f, 2 (kz_f +- kz_i)),
-    whose depth sums are computed once each.
+    the form factor products three; each is computed once.
     """
     levels = [site[2] for site in cell.basis_sixths]
-    paths = weight.shape[1]
-    signs = PATH_SIGNS[:paths]
+    c, n_vertical, sigma = c[:, None], n_vertical[:, None], sigma[:, None]
+
+    def coefficients(path: Path) -> tuple[int, int]:  # qz = f kz_f + i kz_i
+        return path.sign, path.sign if path.transfer == "s" else -path.sign
+
     depth_sums: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+    products: dict[tuple[str, str], torch.Tensor] = {}
     diffuse = torch.zeros_like(kz_f)
-    for t in range(paths):
-        for u in range(t, paths):
-            key = (signs[t][0] - signs[u][0], signs[t][1] - signs[u][1])
+    for index, first in enumerate(paths):
+        for second in paths[index:]:
+            (f1, i1), (f2, i2) = coefficients(first), coefficients(second)
+            key = (f1 - f2, i1 - i2)
             if key not in depth_sums:
                 transfer = key[0] * kz_f + key[1] * kz_i
-                step = _Powers(_unit_phase(_PHASE_SIGN * transfer * (c / 6.0)[:, None]))
-                depth = sum(step[z] for z in levels) * _unit_phase(_PHASE_SIGN * transfer * bottom[:, None])
-                depth = depth * dirichlet_amplitude(_PHASE_SIGN * transfer * c[:, None], n_vertical[:, None])
-                depth_sums[key] = (depth, torch.exp(-0.5 * transfer**2 * sigma[:, None] ** 2))
+                step = _Powers(_unit_phase(-transfer * (c / 6.0)))
+                depth = sum(step[level] for level in levels) * _unit_phase(-transfer * bottom)
+                depth = depth * dirichlet_amplitude(-transfer * c, n_vertical)
+                depth_sums[key] = (depth, torch.exp(-0.5 * transfer**2 * sigma**2))
+            kinds = tuple(sorted((first.transfer, second.transfer)))
+            if kinds not in products:
+                products[kinds] = torch.matmul(radius_weights, form[kinds[0]] * form[kinds[1]])
             depth, damping = depth_sums[key]
-            correlated = torch.matmul(radius_weights, form[:, t] * form[:, u]) * damping
-            uncorrelated = mean_form[:, t] * mean_form[:, u] * debye_waller[:, t] * debye_waller[:, u]
-            term = (weight[:, t] * weight[:, u].conj() * depth).real * (correlated - uncorrelated)
-            diffuse += term if u == t else 2.0 * term
+            coherent = mean_form[first.transfer] * mean_form[second.transfer]
+            coherent = coherent * debye_waller[first.transfer] * debye_waller[second.transfer]
+            term = (first.weight * second.weight.conj() * depth).real * (products[kinds] * damping - coherent)
+            diffuse += term if second is first else 2.0 * term
     return n_lateral[:, None] ** 2 * diffuse
 
 
@@ -183,67 +212,85 @@ def _chunk_intensity(
 ) -> torch.Tensor:
     """Intensities (B, P) of one chunk of patterns at P pixels (angles in radians)."""
     dtype, device = alpha_f.dtype, alpha_f.device
-    count = int(torch.as_tensor(params["label"]).numel())
-    column = {name: _column(params, name, count, dtype, device) for name in (*REQUIRED_PARAMETERS[1:], *_OPTIONAL_DEFAULTS)}
     labels = torch.as_tensor(params["label"], dtype=torch.int64).cpu()
+    count = labels.numel()
+    order = torch.argsort(labels, stable=True)  # classes in contiguous slices
+    labels = labels[order]
+    column = {
+        name: _column(params, name, count, dtype, device)[order.to(device)]
+        for name in (*REQUIRED_PARAMETERS[1:], *_OPTIONAL_DEFAULTS)
+    }
     offsets = torch.as_tensor(params.get("grain_offsets_deg", torch.zeros(count, 1)), dtype=dtype, device=device)
     if offsets.ndim != 2 or offsets.shape[0] != count:
         raise ValueError(f"params['grain_offsets_deg'] must have shape ({count}, grains), got {tuple(offsets.shape)}")
+    angles = torch.deg2rad(column["in_plane_angle_deg"][:, None] + offsets[order.to(device)])
 
     # geometry: wavevector transfer of every pixel, Fresnel coefficients, DWBA paths
     k = (2.0 * math.pi / HC_KEV_NM) * column["energy_kev"][:, None]
     alpha_i = torch.deg2rad(column["alpha_i_deg"])[:, None]
-    cos_af = torch.cos(alpha_f)[None, :]
+    above = alpha_f > 0
+    alpha_f = alpha_f.clamp_min(0.0)[None, :]
+    cos_af = torch.cos(alpha_f)
     qx = k * (cos_af * torch.cos(two_theta_f)[None, :] - torch.cos(alpha_i))
     qy = k * cos_af * torch.sin(two_theta_f)[None, :]
-    optical = torch.tensor([silicon_refractive_index(e) for e in column["energy_kev"].tolist()], dtype=dtype, device=device)
-    delta, beta = optical[:, 0, None], optical[:, 1, None]
-    above = alpha_f > 0
-    alpha_f_above = alpha_f.clamp_min(0.0)[None, :]
-    r_i = reflection_coefficient(alpha_i, delta=delta, beta=beta)
-    r_f = reflection_coefficient(alpha_f_above, delta=delta, beta=beta)
-    kz_i, kz_f = k * torch.sin(alpha_i), k * torch.sin(alpha_f_above)
-    qz, weight = dwba_terms(kz_i, kz_f, r_i, r_f, born=config.born)
-    qz, weight = qz.transpose(0, 1), weight.transpose(0, 1)  # (B, T, P)
-    q_squared = qx[:, None, :] ** 2 + qy[:, None, :] ** 2 + qz**2
+    kz_i, kz_f = k * torch.sin(alpha_i), k * torch.sin(alpha_f)
+    energies = column["energy_kev"]
+    if bool((energies == energies[0]).all()):  # one substrate index for the whole chunk
+        energies = energies[:1]
+    optical = torch.tensor([silicon_refractive_index(e) for e in energies.tolist()], dtype=dtype, device=device)
+    delta, beta = optical[:, :1], optical[:, 1:]
+    paths = dwba_paths(
+        reflection_coefficient(alpha_i, delta=delta, beta=beta),
+        reflection_coefficient(alpha_f, delta=delta, beta=beta),
+        born=config.born,
+    )
+    transfers = {"s": kz_f + kz_i, "d": kz_f - kz_i}
+    in_plane = qx**2 + qy**2
 
-    # form factor averaged over the radius distribution, Debye-Waller factor
+    # form factors averaged over the radius distribution, Debye-Waller factors
     polydisperse = bool((column["polydispersity"] > 0).any())
     radii, radius_weights = _radius_nodes(
         column["radius_nm"], column["polydispersity"], config.radius_quadrature if polydisperse else 1
     )
-    form = sphere_form_factor(q_squared.sqrt()[:, :, None, :], radii[:, None, :, None])  # (B, T, K, P)
-    mean_form = torch.matmul(radius_weights, form)
     sigma = column["debye_waller_nm"]
-    debye_waller = torch.exp(-0.5 * q_squared * (sigma**2)[:, None, None])
-    path = weight * mean_form * debye_waller
     disordered = polydisperse or bool((sigma > 0).any())
+    used = sorted({path.transfer for path in paths})
+    q_squared = {name: in_plane + transfers[name] ** 2 for name in used}
+    form = {name: sphere_form_factor(q_squared[name].sqrt()[:, None, :], radii[:, :, None]) for name in used}
+    mean_form = {name: torch.matmul(radius_weights, form[name]) for name in used}
+    debye_waller = {name: torch.exp(-0.5 * q_squared[name] * (sigma**2)[:, None]) for name in used}
+    coherent_form = {name: mean_form[name] * debye_waller[name] for name in used}
 
-    angles = torch.deg2rad(column["in_plane_angle_deg"][:, None] + offsets)
-    intensity = torch.empty(count, alpha_f.numel(), dtype=dtype, device=device)
-    for label in labels.unique().tolist():
-        rows = (labels == label).nonzero()[:, 0].to(device)
+    intensity = torch.empty(count, alpha_f.shape[1], dtype=dtype, device=device)
+    bounds = torch.searchsorted(labels, torch.arange(len(CLASSES) + 1)).tolist()
+    for label in range(len(CLASSES)):
+        rows = slice(bounds[label], bounds[label + 1])
+        if rows.start == rows.stop:
+            continue
         cell = cell_for_class(CLASSES[label].name)
         edges = cell_edges_nm(
             cell, nn_distance_nm=column["nn_distance_nm"][rows], compression=column["compression"][rows],
             hcp_c_over_a=column["hcp_c_over_a"][rows],
         )
-        bottom = column["radius_nm"][rows]
+        bottom = column["radius_nm"][rows, None]
         n_lateral, n_vertical = column["repetitions_lateral"][rows], column["repetitions_vertical"][rows]
+        row_paths = tuple(Path(p.transfer, p.sign, p.weight if p.weight.shape[0] == 1 else p.weight[rows]) for p in paths)
         part = _coherent_intensity(
-            cell, qx=qx[rows], qy=qy[rows], qz=qz[rows], path=path[rows], bottom=bottom, edges=edges,
-            n_lateral=n_lateral, n_vertical=n_vertical, angles=angles[rows],
-            sigma_q=column["resolution_sigma_nm"][rows],
+            cell, qx=qx[rows], qy=qy[rows], transfers={n: t[rows] for n, t in transfers.items()}, paths=row_paths,
+            coherent_form={n: f[rows] for n, f in coherent_form.items()}, bottom=bottom, edges=edges,
+            n_lateral=n_lateral, n_vertical=n_vertical, angles=angles[rows], sigma_q=column["resolution_sigma_nm"][rows],
         )
         if disordered:
             part = part + _diffuse_intensity(
-                cell, kz_i=kz_i[rows], kz_f=kz_f[rows], weight=weight[rows], form=form[rows], mean_form=mean_form[rows],
-                debye_waller=debye_waller[rows], radius_weights=radius_weights, sigma=sigma[rows], bottom=bottom,
-                c=edges[2], n_lateral=n_lateral, n_vertical=n_vertical,
+                cell, kz_i=kz_i[rows], kz_f=kz_f[rows], paths=row_paths, form={n: f[rows] for n, f in form.items()},
+                mean_form={n: f[rows] for n, f in mean_form.items()},
+                debye_waller={n: f[rows] for n, f in debye_waller.items()}, radius_weights=radius_weights,
+                sigma=sigma[rows], bottom=bottom, c=edges[2], n_lateral=n_lateral, n_vertical=n_vertical,
             )
         spheres = n_lateral**2 * n_vertical * len(cell.basis)
         intensity[rows] = part / spheres[:, None]
-    return torch.where(above[None, :], intensity, torch.zeros_like(intensity)).clamp_min(0.0)
+    intensity = torch.where(above[None, :], intensity, torch.zeros_like(intensity)).clamp_min(0.0)
+    return intensity[torch.argsort(order).to(device)]
 
 
 def simulate_angles(

@@ -43,6 +43,9 @@ ANALYSIS_DATA_KEYS: dict[str, dict[str, Any]] = {
 }
 """Per-event data of an analysis run ("" label and NaN numbers with a non-empty ``error`` for a failed frame)."""
 
+FILL_RETRY_S: list[float] = [0.01, 0.05, 0.1, 0.25, 0.5]
+"""Waits, s, before retrying to load an external frame (a detector may still be writing it)."""
+
 _CLOSE = object()
 
 
@@ -199,7 +202,7 @@ class _RunClassifier(DocumentRouter):
         self.failed = 0  # of which error records
 
     def start(self, doc):
-        self.filler = Filler(self.live.handler_registry, inplace=False)
+        self.filler = Filler(self.live.handler_registry, inplace=False, retry_intervals=FILL_RETRY_S)
         self.filler("start", doc)
 
     def descriptor(self, doc):
@@ -275,7 +278,8 @@ class _RunClassifier(DocumentRouter):
                 problems.append(self.geometry_problem)
             except Exception as error:  # a frame that cannot be loaded becomes an error record
                 frames.append(None)
-                problems.append(f"cannot load frame {self.fields[event['descriptor']]!r}: {error}")
+                cause = error.__cause__ or error  # the Filler wraps the handler's error
+                problems.append(f"cannot load frame {self.fields[event['descriptor']]!r}: {cause}")
         good = [i for i, problem in enumerate(problems) if not problem]
         results = {}
         if good:
