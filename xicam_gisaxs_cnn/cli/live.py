@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     dispatcher.subscribe(count_stops)
     if args.timeout is not None:
         dispatcher.loop.call_later(args.timeout, stop_all)
-    print(f"listening on {args.zmq}, writing to {args.catalog or 'the default catalog'}", flush=True)
+    where = args.catalog or "the default catalog"
+    dispatcher.loop.call_soon(lambda: print(f"listening on {args.zmq}, writing to {where}", flush=True))
     try:
         dispatcher.start()
     except (asyncio.CancelledError, KeyboardInterrupt):
