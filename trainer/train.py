@@ -154,6 +154,7 @@ def main(args) -> Path:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["lr_scheduler"])
+        scheduler.total_steps = max(steps, scheduler.last_epoch)  # --epochs may extend the resumed run
         start_epoch, log = checkpoint["epoch"] + 1, checkpoint.get("log", [])
     generator = torch.Generator().manual_seed(args.seed + rank)
     started = time.perf_counter()

@@ -80,7 +80,7 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     metrics: dict = {"model": classifier.name, "sha256": classifier.sha256, "test_per_class": per_class, "seed": seed}
     metrics["robust_model_test"] = evaluate_model(classifier, test, table_specs, seed=seed + 1)
     if training_seed is not None:
-        train_like = simulate_test_set(max(20, per_class // 4), seed=training_seed)
+        train_like = simulate_test_set(per_class, seed=training_seed)
         metrics["robust_model_train"] = evaluate_model(classifier, train_like, table_specs, seed=seed + 2)
     if dedicated:
         metrics["dedicated_models_test"] = {spec: evaluate_model(model, test, [spec], seed=seed + 1)[spec]

@@ -37,10 +37,11 @@ def sphere_form_factor(q_nm: torch.Tensor, radius_nm: torch.Tensor) -> torch.Ten
     """
     x = q_nm * radius_nm
     small = x < _SERIES_LIMIT
-    safe = torch.where(small, torch.ones_like(x), x)
-    exact = 3.0 * (torch.sin(safe) - safe * torch.cos(safe)) / safe**3
-    series = 1.0 - x**2 / 10.0 + x**4 / 280.0
-    return (4.0 * math.pi / 3.0) * radius_nm**3 * torch.where(small, series, exact)
+    safe = x.masked_fill(small, 1.0)
+    exact = 3.0 * (torch.sin(safe) - safe * torch.cos(safe)) / (safe * safe * safe)
+    square = x * x
+    series = 1.0 - square * (0.1 - square / 280.0)
+    return (4.0 * math.pi / 3.0) * (radius_nm * radius_nm * radius_nm) * torch.where(small, series, exact)
 
 
 def _reduced_phase(phase: torch.Tensor) -> torch.Tensor:
@@ -48,15 +49,32 @@ def _reduced_phase(phase: torch.Tensor) -> torch.Tensor:
     return phase - 2.0 * math.pi * torch.round(phase / (2.0 * math.pi))
 
 
-def dirichlet_amplitude(phase: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+def _dirichlet_ratio(phase: torch.Tensor, count: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """sin(N x / 2) / sin(x / 2) (N at x = 0) and x / 2, x the reduced phase, in ``dtype``.
+
+    The sine arguments are reduced in the precision of ``phase`` before the cast,
+    so a float64 phase keeps float32 results accurate near the kernel's zeros.
+    """
+    half = 0.5 * _reduced_phase(phase)
+    count_half = _reduced_phase(count * half).to(dtype)
+    half = half.to(dtype)
+    sin_half = torch.sin(half)
+    on_peak = sin_half.abs() < 1e-6
+    ratio = torch.sin(count_half) / sin_half.masked_fill(on_peak, 1.0)
+    return torch.where(on_peak, count.to(dtype), ratio), half
+
+
+def dirichlet_amplitude(phase: torch.Tensor, count: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Sum of a row of ``count`` unit scatterers, sum_{m=0}^{N-1} exp(i m phase).
 
     Parameters
     ----------
     phase : Tensor
-        Phase step between neighbours, q . a (radians).
+        Phase step between neighbours, q . a (radians); float64 for accuracy.
     count : Tensor
         Number of scatterers N >= 1 (integer-valued), broadcast against ``phase``.
+    dtype : torch.dtype, optional
+        Real dtype of the result's parts (default: that of ``phase``).
 
     Returns
     -------
@@ -64,27 +82,23 @@ def dirichlet_amplitude(phase: torch.Tensor, count: torch.Tensor) -> torch.Tenso
         exp(i (N-1) x / 2) sin(N x / 2) / sin(x / 2) with x the phase reduced to
         [-pi, pi] (the expression is 2 pi periodic), N at the Bragg condition.
     """
-    x = _reduced_phase(phase)
-    half = 0.5 * x
-    sin_half = torch.sin(half)
-    on_peak = sin_half.abs() < 1e-6
-    ratio = torch.sin(count * half) / torch.where(on_peak, torch.ones_like(sin_half), sin_half)
-    ratio = torch.where(on_peak, count * torch.ones_like(x), ratio)
-    angle = (count - 1.0) * half
+    dtype = dtype or phase.dtype
+    ratio, _ = _dirichlet_ratio(phase, count, dtype)
+    angle = _reduced_phase((count - 1.0) * 0.5 * _reduced_phase(phase)).to(dtype)
     return torch.complex(ratio * torch.cos(angle), ratio * torch.sin(angle))
 
 
-def dirichlet_intensity(phase: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
-    """|sum_{m=0}^{N-1} exp(i m phase)|^2 = sin^2(N x/2) / sin^2(x/2), N^2 at the Bragg condition."""
-    x = _reduced_phase(phase)
-    sin_half = torch.sin(0.5 * x)
-    on_peak = sin_half.abs() < 1e-6
-    ratio = torch.sin(count * 0.5 * x) / torch.where(on_peak, torch.ones_like(sin_half), sin_half)
-    return torch.where(on_peak, (count * torch.ones_like(x)) ** 2, ratio**2)
+def dirichlet_intensity(phase: torch.Tensor, count: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """|sum_{m=0}^{N-1} exp(i m phase)|^2 = sin^2(N x/2) / sin^2(x/2), N^2 at the Bragg condition.
+
+    Arguments as :func:`dirichlet_amplitude`.
+    """
+    ratio, _ = _dirichlet_ratio(phase, count, dtype or phase.dtype)
+    return ratio * ratio
 
 
 def broadened_dirichlet_intensity(
-    phase: torch.Tensor, count: torch.Tensor, sigma_phase: torch.Tensor
+    phase: torch.Tensor, count: torch.Tensor, sigma_phase: torch.Tensor, *, dtype: torch.dtype | None = None
 ) -> torch.Tensor:
     """The Dirichlet intensity averaged over a Gaussian spread of the phase.
 
@@ -96,6 +110,8 @@ def broadened_dirichlet_intensity(
         Number of scatterers per row.
     sigma_phase : Tensor, shape (N,)
         Standard deviation of the phase (resolution sigma_q times the period a), > 0.
+    dtype : torch.dtype, optional
+        Dtype of the result (default: that of ``phase``).
 
     Returns
     -------
@@ -107,9 +123,7 @@ def broadened_dirichlet_intensity(
         peak is compared with a pixel.
     """
     batch = phase.shape[0]
-    dtype, device = phase.dtype, phase.device
-    count = count.to(dtype)
-    sigma_phase = sigma_phase.to(dtype)
+    dtype, device = dtype or phase.dtype, phase.device
     n_max = int(min(float(count.max()) - 1.0, math.ceil(_BROADENING_CUTOFF / float(sigma_phase.min()))))
     grid = torch.linspace(0.0, math.pi, _BROADENING_TABLE_POINTS, dtype=torch.float64, device=device)
     orders = torch.arange(1, n_max + 1, dtype=torch.float64, device=device)
@@ -120,7 +134,7 @@ def broadened_dirichlet_intensity(
     table = table.to(dtype)
     position = _reduced_phase(phase).abs().reshape(batch, -1) * ((_BROADENING_TABLE_POINTS - 1) / math.pi)
     lower = position.floor().clamp(max=_BROADENING_TABLE_POINTS - 2)
-    fraction = position - lower
+    fraction = (position - lower).to(dtype)
     lower = lower.long()
     value = torch.gather(table, 1, lower) * (1.0 - fraction) + torch.gather(table, 1, lower + 1) * fraction
     return value.reshape(phase.shape).clamp_min(0.0)

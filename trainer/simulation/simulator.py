@@ -120,62 +120,66 @@ def _oriented(value: torch.Tensor, sign: int) -> torch.Tensor:
     return value if sign > 0 else value.conj()
 
 
-def _vertical_factors(qz, *, levels, bottom, c, n_vertical) -> dict[int, torch.Tensor]:
-    """exp(-i qz z) summed over the Nz cells, for sites at heights bottom + level c / 6."""
-    base = _unit_phase(-qz * bottom) * dirichlet_amplitude(-qz * c, n_vertical)
-    step = _Powers(_unit_phase(-qz * (c / 6.0)))
+def _vertical_factors(qz, *, levels, bottom, c, n_vertical, dtype) -> dict[int, torch.Tensor]:
+    """exp(-i qz z) summed over the Nz cells, for sites at heights bottom + level c / 6.
+
+    ``qz`` (float64) sets the phases; the result is complex of ``dtype``.
+    """
+    base = _unit_phase((-qz * bottom).to(dtype)) * dirichlet_amplitude(-qz * c, n_vertical, dtype=dtype)
+    step = _Powers(_unit_phase((-qz * (c / 6.0)).to(dtype)))
     return {level: base * step[level] for level in levels}
 
 
 def _coherent_intensity(
     cell: OrthorhombicCell, *, qx, qy, transfers, paths, coherent_form, bottom, edges, n_lateral, n_vertical,
-    angles, sigma_q,
+    angles, sigma_q, dtype,
 ) -> torch.Tensor:
     """Orientation-averaged Bragg intensity (B, P) of grains of one class.
 
-    ``transfers`` maps "s"/"d" to kz_f +- kz_i (B, P); ``coherent_form`` maps them
-    to the mean form factor times the Debye-Waller factor; ``bottom`` (B, 1) is the
-    height of the lowest sphere centres, nm; ``angles`` (B, G) the grains' in-plane
-    angles, radians.
+    ``qx``, ``qy`` (B, P) and ``transfers`` ("s"/"d" -> kz_f +- kz_i, (B, P)) are
+    float64, so that the phases of large grains stay accurate; ``coherent_form``
+    maps "s"/"d" to the mean form factor times the Debye-Waller factor;
+    ``bottom`` (B, 1) is the height of the lowest sphere centres, nm; ``angles``
+    (B, G) the grains' in-plane angles, radians. The result has ``dtype``.
     """
     a, b, c = (edge[:, None] for edge in edges)
     levels = sorted({site[2] for site in cell.basis_sixths})
     vertical = {
-        name: _vertical_factors(qz, levels=levels, bottom=bottom, c=c, n_vertical=n_vertical[:, None])
+        name: _vertical_factors(qz, levels=levels, bottom=bottom, c=c, n_vertical=n_vertical[:, None], dtype=dtype)
         for name, qz in transfers.items() if any(path.transfer == name for path in paths)
     }
+    weighted = [(path, path.weight * coherent_form[path.transfer]) for path in paths]
     layers = {
-        level: sum(path.weight * coherent_form[path.transfer] * _oriented(vertical[path.transfer][level], path.sign)
-                   for path in paths)
+        level: sum(amplitude * _oriented(vertical[path.transfer][level], path.sign) for path, amplitude in weighted)
         for level in levels
     }
     cos_g, sin_g = torch.cos(angles)[:, :, None], torch.sin(angles)[:, :, None]
-    qx_grain = qx[:, None, :] * cos_g + qy[:, None, :] * sin_g
-    qy_grain = qy[:, None, :] * cos_g - qx[:, None, :] * sin_g
-    step_x = _Powers(_unit_phase(-qx_grain * (a[:, :, None] / 6.0)))
-    step_y = _Powers(_unit_phase(-qy_grain * (b[:, :, None] / 6.0)))
+    phase_x = (qx[:, None, :] * cos_g + qy[:, None, :] * sin_g) * a[:, :, None]
+    phase_y = (qy[:, None, :] * cos_g - qx[:, None, :] * sin_g) * b[:, :, None]
+    step_x = _Powers(_unit_phase((phase_x / -6.0).to(dtype)))
+    step_y = _Powers(_unit_phase((phase_y / -6.0).to(dtype)))
     amplitude = sum(step_x[x] * step_y[y] * layers[z][:, None, :] for x, y, z in cell.basis_sixths)
-    phase_x, phase_y = qx_grain * a[:, :, None], qy_grain * b[:, :, None]
     if bool((sigma_q > 0).any()):
-        kernel = broadened_dirichlet_intensity(phase_x, n_lateral, sigma_q * a[:, 0]) * broadened_dirichlet_intensity(
-            phase_y, n_lateral, sigma_q * b[:, 0]
-        )
+        kernel = broadened_dirichlet_intensity(phase_x, n_lateral, sigma_q * a[:, 0], dtype=dtype)
+        kernel = kernel * broadened_dirichlet_intensity(phase_y, n_lateral, sigma_q * b[:, 0], dtype=dtype)
     else:
-        kernel = dirichlet_intensity(phase_x, n_lateral[:, None, None]) * dirichlet_intensity(phase_y, n_lateral[:, None, None])
+        n = n_lateral[:, None, None]
+        kernel = dirichlet_intensity(phase_x, n, dtype=dtype) * dirichlet_intensity(phase_y, n, dtype=dtype)
     return (torch.view_as_real(amplitude).square().sum(-1) * kernel).mean(dim=1)
 
 
 def _diffuse_intensity(
-    cell: OrthorhombicCell, *, kz_i, kz_f, paths, form, mean_form, debye_waller, radius_weights, sigma, bottom, c,
-    n_lateral, n_vertical,
+    cell: OrthorhombicCell, *, kz_i, kz_f, paths, form, coherent_form, radius_weights, sigma, bottom, c,
+    n_lateral, n_vertical, dtype,
 ) -> torch.Tensor:
     """Diffuse intensity (B, P) of uncorrelated displacements (rms ``sigma``) and radii.
 
     sum over sites j and paths t, u of w_t w_u* exp(-i (qz_t - qz_u) z_j)
     [<F_t F_u> exp(-(qz_t - qz_u)^2 sigma^2 / 2) - <F_t><F_u> DW_t DW_u]:
-    the lateral site sums give N^2, the vertical ones a Dirichlet sum. The
-    transfers qz_t - qz_u take five values (0, 2 kz_i, 2 kz_f, 2 (kz_f +- kz_i)),
-    the form factor products three; each is computed once.
+    the lateral site sums give N^2, the vertical ones a Dirichlet sum. Pairs of
+    paths with the same transfer qz_t - qz_u (0, 2 kz_i, 2 kz_f, 2 (kz_f +- kz_i))
+    and the same form factors are summed first. ``kz_i``, ``kz_f`` are float64;
+    the result has ``dtype``.
     """
     levels = [site[2] for site in cell.basis_sixths]
     c, n_vertical, sigma = c[:, None], n_vertical[:, None], sigma[:, None]
@@ -183,49 +187,59 @@ def _diffuse_intensity(
     def coefficients(path: Path) -> tuple[int, int]:  # qz = f kz_f + i kz_i
         return path.sign, path.sign if path.transfer == "s" else -path.sign
 
-    depth_sums: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
-    products: dict[tuple[str, str], torch.Tensor] = {}
-    diffuse = torch.zeros_like(kz_f)
+    groups: dict[tuple[tuple[int, int], tuple[str, str]], torch.Tensor] = {}
     for index, first in enumerate(paths):
         for second in paths[index:]:
             (f1, i1), (f2, i2) = coefficients(first), coefficients(second)
-            key = (f1 - f2, i1 - i2)
-            if key not in depth_sums:
-                transfer = key[0] * kz_f + key[1] * kz_i
-                step = _Powers(_unit_phase(-transfer * (c / 6.0)))
-                depth = sum(step[level] for level in levels) * _unit_phase(-transfer * bottom)
-                depth = depth * dirichlet_amplitude(-transfer * c, n_vertical)
-                depth_sums[key] = (depth, torch.exp(-0.5 * transfer**2 * sigma**2))
-            kinds = tuple(sorted((first.transfer, second.transfer)))
-            if kinds not in products:
-                products[kinds] = torch.matmul(radius_weights, form[kinds[0]] * form[kinds[1]])
-            depth, damping = depth_sums[key]
-            coherent = mean_form[first.transfer] * mean_form[second.transfer]
-            coherent = coherent * debye_waller[first.transfer] * debye_waller[second.transfer]
-            term = (first.weight * second.weight.conj() * depth).real * (products[kinds] * damping - coherent)
-            diffuse += term if second is first else 2.0 * term
-    return n_lateral[:, None] ** 2 * diffuse
+            key = ((f1 - f2, i1 - i2), tuple(sorted((first.transfer, second.transfer))))
+            weight = first.weight * second.weight.conj() * (1.0 if second is first else 2.0)
+            groups[key] = groups[key] + weight if key in groups else weight
+    products: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+    diffuse = torch.zeros(kz_f.shape, dtype=dtype, device=kz_f.device)
+    for ((f, i), kinds), weight in groups.items():
+        if kinds not in products:  # <F_t F_u> and <F_t> DW_t <F_u> DW_u
+            products[kinds] = (
+                torch.matmul(radius_weights, form[kinds[0]] * form[kinds[1]]),
+                coherent_form[kinds[0]] * coherent_form[kinds[1]],
+            )
+        correlated, uncorrelated = products[kinds]
+        if (f, i) == (0, 0):
+            diffuse += (len(levels) * n_vertical).to(dtype) * weight.real * (correlated - uncorrelated)
+            continue
+        transfer = f * kz_f + i * kz_i
+        step = _Powers(_unit_phase((-transfer * (c / 6.0)).to(dtype)))
+        depth = sum(step[level] for level in levels) * _unit_phase((-transfer * bottom).to(dtype))
+        depth = depth * dirichlet_amplitude(-transfer * c, n_vertical, dtype=dtype)
+        damping = torch.exp((-0.5 * transfer**2 * sigma**2).to(dtype))
+        diffuse += (weight * depth).real * (correlated * damping - uncorrelated)
+    return n_lateral.to(dtype)[:, None] ** 2 * diffuse
 
 
 def _chunk_intensity(
     params: dict, alpha_f: torch.Tensor, two_theta_f: torch.Tensor, config: SimulationConfig
 ) -> torch.Tensor:
-    """Intensities (B, P) of one chunk of patterns at P pixels (angles in radians)."""
-    dtype, device = alpha_f.dtype, alpha_f.device
+    """Intensities (B, P) of one chunk of patterns at P pixels (angles in radians, float64).
+
+    Phases (wavevector transfers, lattice phases) are computed in float64, the
+    rest in ``config.dtype``.
+    """
+    dtype = torch.float64 if config.dtype == "float64" else torch.float32
+    complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+    exact, device = torch.float64, alpha_f.device
     labels = torch.as_tensor(params["label"], dtype=torch.int64).cpu()
     count = labels.numel()
     order = torch.argsort(labels, stable=True)  # classes in contiguous slices
     labels = labels[order]
     column = {
-        name: _column(params, name, count, dtype, device)[order.to(device)]
+        name: _column(params, name, count, exact, device)[order.to(device)]
         for name in (*REQUIRED_PARAMETERS[1:], *_OPTIONAL_DEFAULTS)
     }
-    offsets = torch.as_tensor(params.get("grain_offsets_deg", torch.zeros(count, 1)), dtype=dtype, device=device)
+    offsets = torch.as_tensor(params.get("grain_offsets_deg", torch.zeros(count, 1)), dtype=exact, device=device)
     if offsets.ndim != 2 or offsets.shape[0] != count:
         raise ValueError(f"params['grain_offsets_deg'] must have shape ({count}, grains), got {tuple(offsets.shape)}")
     angles = torch.deg2rad(column["in_plane_angle_deg"][:, None] + offsets[order.to(device)])
 
-    # geometry: wavevector transfer of every pixel, Fresnel coefficients, DWBA paths
+    # geometry (float64): wavevector transfer of every pixel, Fresnel coefficients, DWBA paths
     k = (2.0 * math.pi / HC_KEV_NM) * column["energy_kev"][:, None]
     alpha_i = torch.deg2rad(column["alpha_i_deg"])[:, None]
     above = alpha_f > 0
@@ -237,28 +251,30 @@ def _chunk_intensity(
     energies = column["energy_kev"]
     if bool((energies == energies[0]).all()):  # one substrate index for the whole chunk
         energies = energies[:1]
-    optical = torch.tensor([silicon_refractive_index(e) for e in energies.tolist()], dtype=dtype, device=device)
+    optical = torch.tensor([silicon_refractive_index(e) for e in energies.tolist()], dtype=exact, device=device)
     delta, beta = optical[:, :1], optical[:, 1:]
     paths = dwba_paths(
-        reflection_coefficient(alpha_i, delta=delta, beta=beta),
-        reflection_coefficient(alpha_f, delta=delta, beta=beta),
+        reflection_coefficient(alpha_i, delta=delta, beta=beta).to(complex_dtype),
+        reflection_coefficient(alpha_f, delta=delta, beta=beta).to(complex_dtype),
         born=config.born,
     )
     transfers = {"s": kz_f + kz_i, "d": kz_f - kz_i}
     in_plane = qx**2 + qy**2
 
-    # form factors averaged over the radius distribution, Debye-Waller factors
+    # form factors averaged over the radius distribution, Debye-Waller factors (working dtype)
     polydisperse = bool((column["polydispersity"] > 0).any())
     radii, radius_weights = _radius_nodes(
-        column["radius_nm"], column["polydispersity"], config.radius_quadrature if polydisperse else 1
+        column["radius_nm"].to(dtype), column["polydispersity"].to(dtype),
+        config.radius_quadrature if polydisperse else 1,
     )
     sigma = column["debye_waller_nm"]
     disordered = polydisperse or bool((sigma > 0).any())
     used = sorted({path.transfer for path in paths})
-    q_squared = {name: in_plane + transfers[name] ** 2 for name in used}
+    q_squared = {name: (in_plane + transfers[name] ** 2).to(dtype) for name in used}
     form = {name: sphere_form_factor(q_squared[name].sqrt()[:, None, :], radii[:, :, None]) for name in used}
     mean_form = {name: torch.matmul(radius_weights, form[name]) for name in used}
-    debye_waller = {name: torch.exp(-0.5 * q_squared[name] * (sigma**2)[:, None]) for name in used}
+    sigma_squared = (sigma**2).to(dtype)[:, None]
+    debye_waller = {name: torch.exp(-0.5 * q_squared[name] * sigma_squared) for name in used}
     coherent_form = {name: mean_form[name] * debye_waller[name] for name in used}
 
     intensity = torch.empty(count, alpha_f.shape[1], dtype=dtype, device=device)
@@ -278,17 +294,17 @@ def _chunk_intensity(
         part = _coherent_intensity(
             cell, qx=qx[rows], qy=qy[rows], transfers={n: t[rows] for n, t in transfers.items()}, paths=row_paths,
             coherent_form={n: f[rows] for n, f in coherent_form.items()}, bottom=bottom, edges=edges,
-            n_lateral=n_lateral, n_vertical=n_vertical, angles=angles[rows], sigma_q=column["resolution_sigma_nm"][rows],
+            n_lateral=n_lateral, n_vertical=n_vertical, angles=angles[rows],
+            sigma_q=column["resolution_sigma_nm"][rows], dtype=dtype,
         )
         if disordered:
             part = part + _diffuse_intensity(
                 cell, kz_i=kz_i[rows], kz_f=kz_f[rows], paths=row_paths, form={n: f[rows] for n, f in form.items()},
-                mean_form={n: f[rows] for n, f in mean_form.items()},
-                debye_waller={n: f[rows] for n, f in debye_waller.items()}, radius_weights=radius_weights,
-                sigma=sigma[rows], bottom=bottom, c=edges[2], n_lateral=n_lateral, n_vertical=n_vertical,
+                coherent_form={n: f[rows] for n, f in coherent_form.items()}, radius_weights=radius_weights,
+                sigma=sigma[rows], bottom=bottom, c=edges[2], n_lateral=n_lateral, n_vertical=n_vertical, dtype=dtype,
             )
         spheres = n_lateral**2 * n_vertical * len(cell.basis)
-        intensity[rows] = part / spheres[:, None]
+        intensity[rows] = part / spheres.to(dtype)[:, None]
     intensity = torch.where(above[None, :], intensity, torch.zeros_like(intensity)).clamp_min(0.0)
     return intensity[torch.argsort(order).to(device)]
 
@@ -326,7 +342,6 @@ def simulate_angles(
         patterns), in ``config.dtype`` on ``device``.
     """
     config = config or SimulationConfig()
-    dtype = torch.float64 if config.dtype == "float64" else torch.float32
     alpha_f = torch.as_tensor(alpha_f_deg, dtype=torch.float64)
     two_theta = torch.as_tensor(two_theta_f_deg, dtype=torch.float64)
     if alpha_f.shape != two_theta.shape or alpha_f.ndim != 2:
@@ -337,8 +352,8 @@ def simulate_angles(
         raise ValueError("alpha_f_deg and two_theta_f_deg must lie within (-90, 90) degrees")
     count = int(torch.as_tensor(params["label"]).numel()) if "label" in params else 0
     _check_params(params, count)
-    alpha_f = torch.deg2rad(alpha_f).flatten().to(device=device, dtype=dtype)
-    two_theta = torch.deg2rad(two_theta).flatten().to(device=device, dtype=dtype)
+    alpha_f = torch.deg2rad(alpha_f).flatten().to(device=device)
+    two_theta = torch.deg2rad(two_theta).flatten().to(device=device)
     chunks = []
     for start in range(0, count, config.chunk_size):
         stop = min(start + config.chunk_size, count)

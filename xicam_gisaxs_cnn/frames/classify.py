@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..canonical import IMAGE_SIZE
+from ..canonical import IMAGE_SIZE, horizon_mask
 from .geometry import DetectorGeometry
 from .resample import BeamStop, resample
 
@@ -76,7 +76,9 @@ def canonical_frame(
     """One detector frame -> canonical ``(image, mask)`` (125, 125), or a ValueError naming the problem.
 
     With ``geometry=None`` the frame must already be a canonical 125 x 125 image
-    (simulations, canonical test streams); non-finite and negative pixels are masked.
+    (simulations, canonical test streams): non-finite and negative pixels and the rows
+    below the training geometry's horizon (:func:`~xicam_gisaxs_cnn.canonical.horizon_mask`)
+    are masked.
     """
     array = np.asarray(frame)
     if array.ndim != 2:
@@ -92,7 +94,7 @@ def canonical_frame(
                 f"{IMAGE_SIZE}x{IMAGE_SIZE} images can go without one)"
             )
         with np.errstate(invalid="ignore"):
-            mask = np.isfinite(array) & (array >= 0)
+            mask = np.isfinite(array) & (array >= 0) & horizon_mask()
         image = np.where(mask, array, 0).astype(np.float32)
     else:
         image, mask = resample(array, geometry=geometry, window_scale=window_scale, beam_stop_px=beam_stop_px)

@@ -29,7 +29,6 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from ..physics import HC_KEV_NM
 from .geometry import DetectorGeometry
 
 _LENGTH_MM = {"m": 1e3, "mm": 1.0, "cm": 10.0, "um": 1e-3, "µm": 1e-3, "micron": 1e-3, "nm": 1e-6}

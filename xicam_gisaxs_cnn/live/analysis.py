@@ -5,8 +5,9 @@
 thread routes them per run (an event-model ``RunRouter``), loads externally stored
 frames, classifies queued frames in batches through
 :func:`xicam_gisaxs_cnn.frames.classify_frames` and emits a derived analysis run,
-composed with ``event_model.compose_run``, to an injected ``output(name, doc)``
-callable (a TiledWriter in use, ``list.append``-like in tests).
+composed with ``event_model.compose_run``; a second thread hands those documents,
+in order, to an injected ``output(name, doc)`` callable (a TiledWriter in use,
+``list.append``-like in tests), so slow writes overlap classification.
 """
 from __future__ import annotations
 
@@ -117,11 +118,14 @@ class LiveClassifier:
         self.handler_registry = handler_registry
         self.output_errors: list[str] = []
         self.counts = {"raw_events": 0, "results": 0, "errors": 0}
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.Queue = queue.Queue()  # raw documents -> classifying thread
+        self._outbox: queue.Queue = queue.Queue()  # analysis documents -> writing thread
         self._router = RunRouter([self._factory])
         self._runs: dict[str, _RunClassifier] = {}
         self._thread = threading.Thread(target=self._work, name="gisaxs-live-classifier", daemon=True)
+        self._writer = threading.Thread(target=self._write, name="gisaxs-live-writer", daemon=True)
         self._thread.start()
+        self._writer.start()
 
     def __call__(self, name: str, doc: dict) -> None:
         """Queue a document and return at once (called from the RunEngine or dispatcher thread)."""
@@ -130,21 +134,22 @@ class LiveClassifier:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every queued document is processed; False if ``timeout`` (s) ran out first."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
+        while self._queue.unfinished_tasks or self._outbox.unfinished_tasks:
             if deadline is not None and time.monotonic() > deadline:
                 return False
             time.sleep(0.005)
         return True
 
     def close(self, timeout: float | None = None) -> None:
-        """Process what is queued, then stop the worker thread."""
+        """Process and write what is queued, then stop the worker threads."""
         self._queue.put((_CLOSE, None))
         self._thread.join(timeout)
+        self._writer.join(timeout)
 
     @property
     def backlog(self) -> int:
-        """Documents queued and not yet processed."""
-        return self._queue.unfinished_tasks
+        """Raw documents queued and not yet processed plus analysis documents not yet written."""
+        return self._queue.unfinished_tasks + self._outbox.unfinished_tasks
 
     def _factory(self, name: str, start: dict):
         run = _RunClassifier(self, start)
@@ -174,15 +179,25 @@ class LiveClassifier:
             for _ in batch:
                 self._queue.task_done()
             if closing:
+                self._outbox.put((_CLOSE, None))
                 return
 
     def emit(self, name: str, doc: dict) -> None:
-        """Send one analysis document to the output; a failing output is logged, never raised."""
-        try:
-            self.output(name, doc)
-        except Exception as error:
-            logger.exception("output failed on an analysis %s document", name)
-            self.output_errors.append(f"{name}: {error}")
+        """Queue one analysis document for the writing thread (so writing overlaps classifying)."""
+        self._outbox.put((name, doc))
+
+    def _write(self) -> None:
+        while True:
+            name, doc = self._outbox.get()
+            try:
+                if name is _CLOSE:
+                    return
+                self.output(name, doc)
+            except Exception as error:  # a failing output is logged and counted, never raised
+                logger.exception("output failed on an analysis %s document", name)
+                self.output_errors.append(f"{name}: {error}")
+            finally:
+                self._outbox.task_done()
 
 
 class _RunClassifier(DocumentRouter):

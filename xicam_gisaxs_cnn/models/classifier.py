@@ -62,7 +62,7 @@ class Prediction:
 
 
 def _as_batch(values: Any, name: str, dtype: torch.dtype) -> torch.Tensor:
-    tensor = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values)
+    tensor = values if isinstance(values, torch.Tensor) else torch.from_numpy(np.array(values))
     if tensor.ndim == 2:
         tensor = tensor[None]
     if tensor.ndim == 4 and tensor.shape[1] == 1:
