@@ -147,20 +147,23 @@ def _conv_block(in_channels: int, out_channels: int, stride: int) -> nn.Sequenti
 
 
 class CompactCNN(EmbeddingClassifier):
-    """Our default: q-coordinate channels, five strided conv blocks (125 -> 4 px), one hidden layer.
+    """Our default: q-coordinate channels, a 4x4 patch stem, three strided conv blocks, one hidden layer.
 
-    About 0.5 M parameters (2 MB); an order of magnitude cheaper than AlexNet on a CPU.
+    125 px -> 31 (stem) -> 16 -> 8 -> 4; about 0.43 M parameters (1.7 MB) and 9 M
+    multiply-adds per image, over 20x fewer than AlexNet.
     """
 
-    def __init__(self, in_channels: int = IN_CHANNELS, num_classes: int = NUM_CLASSES, width: int = 32,
+    def __init__(self, in_channels: int = IN_CHANNELS, num_classes: int = NUM_CLASSES, width: int = 24,
                  embedding_size: int = 128, dropout: float = 0.2) -> None:
         super().__init__()
-        widths = (width // 2, width, 2 * width, 3 * width, 4 * width)
-        blocks: list[nn.Module] = [QCoordinates(), _conv_block(in_channels + 2, widths[0], 2)]
-        for previous, current in zip(widths, widths[1:]):
-            blocks.append(_conv_block(previous, current, 2))
+        widths = (width, 2 * width, 4 * width, 128)
+        stem = nn.Sequential(
+            nn.Conv2d(in_channels + 2, widths[0], kernel_size=4, stride=4, bias=False),
+            nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True),
+        )
+        blocks = [_conv_block(previous, current, 2) for previous, current in zip(widths, widths[1:])]
         self.backbone = nn.Sequential(
-            *blocks, nn.AdaptiveAvgPool2d((4, 4)), nn.Flatten(), nn.Dropout(p=dropout),
+            QCoordinates(), stem, *blocks, nn.AdaptiveAvgPool2d((4, 4)), nn.Flatten(), nn.Dropout(p=dropout),
             nn.Linear(widths[-1] * 16, embedding_size), nn.ReLU(inplace=True),
         )
         self.fc = nn.Linear(embedding_size, num_classes)
