@@ -9,7 +9,7 @@ Part 1 draws perfect grains from the training distribution (SimulationConfig:
 d, R, 1-200 x 1-200 x 1-20 cells, in-plane angle, compression, incidence angle;
 eight per class; the lateral count made odd for BornAgain's mesocrystal) and
 simulates each on the same 40 x 40 detector with both programs: BornAgain one
-pattern at a time with all CPU threads, this simulator as one batch. Part 2
+pattern at a time, this simulator as one batch, both on --threads CPU threads. Part 2
 times the full training simulation (disorder, three grains, broadening) on the
 canonical 125 x 125 grid at batch 1, 64 and 512.
 """
@@ -38,6 +38,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu", help="device of this simulator (cpu or cuda)")
     parser.add_argument("--batches", type=int, nargs="*", default=[1, 64, 512], help="batch sizes of part 2")
     parser.add_argument("--repeats", type=int, default=3, help="timings keep the best of this many runs")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads of both simulators")
     return parser
 
 
@@ -87,7 +88,7 @@ def sampled_grains(per_class: int, seed: int) -> list[Grain]:
     return grains
 
 
-def compare_with_bornagain(grains: list[Grain], *, device: str, repeats: int) -> dict:
+def compare_with_bornagain(grains: list[Grain], *, device: str, repeats: int, threads: int) -> dict:
     """Per-grain BornAgain time and log-correlation; batch time of this simulator."""
     detector = Detector()
     config = SimulationConfig(chunk_size=len(grains))
@@ -107,7 +108,7 @@ def compare_with_bornagain(grains: list[Grain], *, device: str, repeats: int) ->
     rows = []
     for index, grain in enumerate(grains):
         holder = {}
-        elapsed = timed(lambda: holder.update(reference=bornagain_pattern(grain, detector)))
+        elapsed = timed(lambda: holder.update(reference=bornagain_pattern(grain, detector, threads=threads)))
         reference = holder["reference"]
         own = simulate_angles(grain.params(), alpha_f_deg=alpha_f[index], two_theta_f_deg=two_theta[index],
                               config=config)[0].double().numpy()
@@ -131,10 +132,10 @@ def throughput(batches: list[int], *, device: str, repeats: int, seed: int) -> l
 
 
 def main(args: argparse.Namespace) -> None:
-    torch.manual_seed(args.seed)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, simulator on {args.device}")
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} CPU threads for both simulators, this simulator on {args.device}")
     grains = sampled_grains(args.per_class, args.seed)
-    result = compare_with_bornagain(grains, device=args.device, repeats=args.repeats)
+    result = compare_with_bornagain(grains, device=args.device, repeats=args.repeats, threads=args.threads)
     print("\n| class | N x N x Nz | d (nm) | R (nm) | angle (deg) | BornAgain wall (s) | BornAgain CPU (s) | log-correlation |")
     print("|---|---|---|---|---|---|---|---|")
     for grain, (wall, cpu), correlation, _ in result["rows"]:

@@ -15,7 +15,7 @@ from xicam_gisaxs_cnn.models import (
 @pytest.mark.parametrize("architecture", list(ARCHITECTURES))
 def test_every_architecture_maps_a_batch_to_seven_logits_and_an_embedding(architecture):
     model = build_model(architecture).eval()
-    inputs = torch.rand(2, 2, 125, 125)
+    inputs = torch.rand(2, 3, 125, 125)
     with torch.no_grad():
         logits, embedding = model(inputs), model.embed(inputs)
     assert logits.shape == (2, 7)
@@ -119,3 +119,16 @@ def test_saliency_is_zero_on_masked_pixels(untrained_bundle):
     saliency = load_model(untrained_bundle).saliency(image, mask)
     assert saliency.shape == (125, 125) and saliency.max() == pytest.approx(1.0)
     assert not saliency[:, :40].any()
+
+
+def test_high_pass_channel_isolates_a_peak_from_a_smooth_background():
+    from xicam_gisaxs_cnn.preprocess import MASK_CHANNEL, model_input
+
+    qz = np.linspace(2, 0, 125)[:, None] * np.ones((1, 125))
+    image = np.exp(-3 * qz)  # smooth form-factor-like fall-off
+    image[60, 40] *= 50.0  # one Bragg peak
+    channels = model_input(image)
+    high_pass = channels[1]
+    assert np.unravel_index(np.abs(high_pass).argmax(), high_pass.shape) == (60, 40)
+    assert np.abs(high_pass[:, 80:]).max() < 0.05 * high_pass[60, 40]  # the smooth part is (nearly) gone, edges included
+    assert channels[MASK_CHANNEL].all()

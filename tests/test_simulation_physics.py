@@ -160,6 +160,12 @@ def test_broadened_kernel_keeps_the_integrated_peak_and_equals_the_gaussian_aver
         expected = (exact * weights).sum(1) / weights.sum()
         got = broadened_dirichlet_intensity(points[None, :], count[None], s[None])[0]
         np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=2e-3, atol=1e-6 * count.item())
+    # a sample without broadening in the batch gets the exact kernel
+    phase = torch.tensor([[0.0, 0.3, 1.0], [0.0, 0.3, 1.0]], dtype=torch.float64)
+    mixed = broadened_dirichlet_intensity(phase, torch.tensor([7.0, 7.0], dtype=torch.float64),
+                                          torch.tensor([0.0, 0.2], dtype=torch.float64))
+    np.testing.assert_allclose(mixed[0].numpy(), dirichlet_intensity(phase[0], torch.tensor(7.0)).numpy(), rtol=1e-4)
+    assert mixed[1, 0] < mixed[0, 0]
 
 
 @pytest.mark.parametrize("name", CLASS_NAMES)

@@ -1,7 +1,9 @@
 """Turn canonical intensity images into model input: log scaling, normalisation, mask channel.
 
-The model sees two channels: the normalised log-intensity (0 where masked) and
-the validity mask (1 = data). Recorded in every weight bundle's manifest as
+The model sees three channels: the normalised log-intensity (0 where masked), its
+high-pass part (log-intensity minus its local mean over valid pixels in a
+9 x 9 px window, which brings out Bragg peaks and rods over the smooth form
+factor), and the validity mask (1 = data). Recorded in every weight bundle's manifest as
 ``PREPROCESSING``; a bundle whose manifest differs is refused at load time.
 """
 from __future__ import annotations
@@ -14,19 +16,43 @@ from .canonical import IMAGE_SIZE
 LOG_FLOOR: float = 1e-4
 """Intensities are divided by the mean over valid pixels and floored here before log10."""
 
+HIGH_PASS_WINDOW_PX: int = 9
+"""Side of the local-mean window subtracted for the high-pass channel, px."""
+
+HIGH_PASS_GAIN: float = 4.0
+"""The high-pass channel is multiplied by this to give it a spread like the others'."""
+
+INPUT_CHANNELS: int = 3
+MASK_CHANNEL: int = 2
+
 PREPROCESSING: dict = {
-    "name": "log10-mean-normalised+mask",
+    "name": "log10-mean-normalised+highpass+mask",
     "log_floor": LOG_FLOOR,
-    "channels": ["log10(max(I, 0) / mean(I_valid) + floor), rescaled to about [0, 1]", "valid mask"],
-    "input_shape": [2, IMAGE_SIZE, IMAGE_SIZE],
+    "high_pass_window_px": HIGH_PASS_WINDOW_PX,
+    "high_pass_gain": HIGH_PASS_GAIN,
+    "channels": [
+        "log10(max(I, 0) / mean(I_valid) + floor), rescaled to about [0, 1]",
+        "gain x (log channel - its local mean over valid pixels)",
+        "valid mask",
+    ],
+    "input_shape": [INPUT_CHANNELS, IMAGE_SIZE, IMAGE_SIZE],
 }
 
 _LOG_OFFSET = -np.log10(LOG_FLOOR)  # maps the floor to 0
 _LOG_SPAN = _LOG_OFFSET + 2.0  # maps 100x the mean to 1
 
 
+def _high_pass(logged: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``logged`` minus its mean over valid pixels in a HIGH_PASS_WINDOW_PX square, 0 where masked."""
+    weight = valid.to(logged.dtype)
+    pool = lambda x: torch.nn.functional.avg_pool2d(  # noqa: E731
+        x, HIGH_PASS_WINDOW_PX, stride=1, padding=HIGH_PASS_WINDOW_PX // 2, count_include_pad=False)
+    local_mean = pool(logged * weight) / pool(weight).clamp_min(1e-6)
+    return HIGH_PASS_GAIN * (logged - local_mean) * weight
+
+
 def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
-    """Batch (N, 1, H, W) of intensities (+ boolean masks, same shape) -> (N, 2, H, W) float32.
+    """Batch (N, 1, H, W) of intensities (+ boolean masks, same shape) -> (N, 3, H, W) float32.
 
     Negative values (Gaussian noise, detector gaps) count as zero intensity;
     non-finite pixels are treated as masked. A frame with no positive valid
@@ -46,11 +72,11 @@ def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -
     safe_mean = torch.where(mean > 0, mean, torch.ones_like(mean))[:, None, None, None]
     logged = (torch.log10(intensity / safe_mean + LOG_FLOOR) + _LOG_OFFSET) / _LOG_SPAN
     logged = torch.where(valid & (mean > 0)[:, None, None, None], logged, torch.zeros_like(logged))
-    return torch.cat([logged, valid.to(torch.float32)], dim=1)
+    return torch.cat([logged, _high_pass(logged, valid), valid.to(torch.float32)], dim=1)
 
 
 def model_input(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """One canonical image (H, W) (+ boolean mask) -> model input (2, H, W) float32."""
+    """One canonical image (H, W) (+ boolean mask) -> model input (3, H, W) float32."""
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"image must be a 2-D array, got shape {image.shape}")

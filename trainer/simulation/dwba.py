@@ -49,19 +49,17 @@ def _reduced_phase(phase: torch.Tensor) -> torch.Tensor:
     return phase - 2.0 * math.pi * torch.round(phase / (2.0 * math.pi))
 
 
-def _dirichlet_ratio(phase: torch.Tensor, count: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """sin(N x / 2) / sin(x / 2) (N at x = 0) and x / 2, x the reduced phase, in ``dtype``.
+def _dirichlet_ratio(half: torch.Tensor, count: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """sin(N x / 2) / sin(x / 2) (N at x = 0) in ``dtype``, given half the reduced phase x.
 
-    The sine arguments are reduced in the precision of ``phase`` before the cast,
+    The sine arguments are reduced in the precision of ``half`` before the cast,
     so a float64 phase keeps float32 results accurate near the kernel's zeros.
     """
-    half = 0.5 * _reduced_phase(phase)
     count_half = _reduced_phase(count * half).to(dtype)
-    half = half.to(dtype)
-    sin_half = torch.sin(half)
+    sin_half = torch.sin(half.to(dtype))
     on_peak = sin_half.abs() < 1e-6
     ratio = torch.sin(count_half) / sin_half.masked_fill(on_peak, 1.0)
-    return torch.where(on_peak, count.to(dtype), ratio), half
+    return torch.where(on_peak, count.to(dtype), ratio)
 
 
 def dirichlet_amplitude(phase: torch.Tensor, count: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -83,8 +81,10 @@ def dirichlet_amplitude(phase: torch.Tensor, count: torch.Tensor, *, dtype: torc
         [-pi, pi] (the expression is 2 pi periodic), N at the Bragg condition.
     """
     dtype = dtype or phase.dtype
-    ratio, _ = _dirichlet_ratio(phase, count, dtype)
-    angle = _reduced_phase((count - 1.0) * 0.5 * _reduced_phase(phase)).to(dtype)
+    count = torch.as_tensor(count, dtype=phase.dtype, device=phase.device)
+    half = 0.5 * _reduced_phase(phase)
+    ratio = _dirichlet_ratio(half, count, dtype)
+    angle = _reduced_phase((count - 1.0) * half).to(dtype)
     return torch.complex(ratio * torch.cos(angle), ratio * torch.sin(angle))
 
 
@@ -93,7 +93,8 @@ def dirichlet_intensity(phase: torch.Tensor, count: torch.Tensor, *, dtype: torc
 
     Arguments as :func:`dirichlet_amplitude`.
     """
-    ratio, _ = _dirichlet_ratio(phase, count, dtype or phase.dtype)
+    count = torch.as_tensor(count, dtype=phase.dtype, device=phase.device)
+    ratio = _dirichlet_ratio(0.5 * _reduced_phase(phase), count, dtype or phase.dtype)
     return ratio * ratio
 
 
@@ -109,7 +110,8 @@ def broadened_dirichlet_intensity(
     count : Tensor, shape (N,)
         Number of scatterers per row.
     sigma_phase : Tensor, shape (N,)
-        Standard deviation of the phase (resolution sigma_q times the period a), > 0.
+        Standard deviation of the phase (resolution sigma_q times the period a),
+        >= 0 (0: the exact kernel, sampled on the table).
     dtype : torch.dtype, optional
         Dtype of the result (default: that of ``phase``).
 
@@ -124,7 +126,9 @@ def broadened_dirichlet_intensity(
     """
     batch = phase.shape[0]
     dtype, device = dtype or phase.dtype, phase.device
-    n_max = int(min(float(count.max()) - 1.0, math.ceil(_BROADENING_CUTOFF / float(sigma_phase.min()))))
+    n_max = int(float(count.max()) - 1.0)
+    if float(sigma_phase.min()) > 0:  # higher orders are damped away
+        n_max = min(n_max, math.ceil(_BROADENING_CUTOFF / float(sigma_phase.min())))
     grid = torch.linspace(0.0, math.pi, _BROADENING_TABLE_POINTS, dtype=torch.float64, device=device)
     orders = torch.arange(1, n_max + 1, dtype=torch.float64, device=device)
     weights = (count.double()[:, None] - orders).clamp_min(0.0) * torch.exp(

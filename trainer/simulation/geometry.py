@@ -43,7 +43,7 @@ def exit_angles_from_q(
     --------
     >>> a, t = exit_angles_from_q(np.array([0.0]), np.array([0.5]), energy_kev=10.0, alpha_i_deg=0.2)
     >>> round(float(a[0]), 4), float(t[0])
-    (0.3652, 0.0)
+    (0.3653, 0.0)
     """
     energy_kev = check_scalar(energy_kev, "energy_kev", minimum=0.0, inclusive=False)
     alpha_i_deg = check_scalar(alpha_i_deg, "alpha_i_deg", minimum=0.0, inclusive=False)

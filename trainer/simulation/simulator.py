@@ -60,6 +60,7 @@ _OPTIONAL_DEFAULTS: dict[str, float] = {
 
 
 def _column(params: dict, name: str, count: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``params[name]`` (or its default) as a finite (count,) tensor."""
     value = params[name] if name in params else _OPTIONAL_DEFAULTS[name]
     tensor = torch.as_tensor(value, dtype=dtype, device=device)
     if tensor.ndim == 0:
@@ -72,6 +73,7 @@ def _column(params: dict, name: str, count: int, dtype: torch.dtype, device: tor
 
 
 def _check_params(params: dict, count: int) -> None:
+    """Raise ValueError naming the first missing or out-of-range parameter."""
     missing = [name for name in REQUIRED_PARAMETERS if name not in params]
     if missing:
         raise ValueError(f"params lacks {missing}; required: {REQUIRED_PARAMETERS}")
@@ -120,7 +122,10 @@ def _oriented(value: torch.Tensor, sign: int) -> torch.Tensor:
     return value if sign > 0 else value.conj()
 
 
-def _vertical_factors(qz, *, levels, bottom, c, n_vertical, dtype) -> dict[int, torch.Tensor]:
+def _vertical_factors(
+    qz: torch.Tensor, *, levels: list[int], bottom: torch.Tensor, c: torch.Tensor, n_vertical: torch.Tensor,
+    dtype: torch.dtype,
+) -> dict[int, torch.Tensor]:
     """exp(-i qz z) summed over the Nz cells, for sites at heights bottom + level c / 6.
 
     ``qz`` (float64) sets the phases; the result is complex of ``dtype``.
@@ -131,8 +136,10 @@ def _vertical_factors(qz, *, levels, bottom, c, n_vertical, dtype) -> dict[int, 
 
 
 def _coherent_intensity(
-    cell: OrthorhombicCell, *, qx, qy, transfers, paths, coherent_form, bottom, edges, n_lateral, n_vertical,
-    angles, sigma_q, dtype,
+    cell: OrthorhombicCell, *, qx: torch.Tensor, qy: torch.Tensor, transfers: dict[str, torch.Tensor],
+    paths: tuple[Path, ...], coherent_form: dict[str, torch.Tensor], bottom: torch.Tensor,
+    edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor], n_lateral: torch.Tensor, n_vertical: torch.Tensor,
+    angles: torch.Tensor, sigma_q: torch.Tensor, dtype: torch.dtype,
 ) -> torch.Tensor:
     """Orientation-averaged Bragg intensity (B, P) of grains of one class.
 
@@ -169,8 +176,10 @@ def _coherent_intensity(
 
 
 def _diffuse_intensity(
-    cell: OrthorhombicCell, *, kz_i, kz_f, paths, form, coherent_form, radius_weights, sigma, bottom, c,
-    n_lateral, n_vertical, dtype,
+    cell: OrthorhombicCell, *, kz_i: torch.Tensor, kz_f: torch.Tensor, paths: tuple[Path, ...],
+    form: dict[str, torch.Tensor], coherent_form: dict[str, torch.Tensor], radius_weights: torch.Tensor,
+    sigma: torch.Tensor, bottom: torch.Tensor, c: torch.Tensor, n_lateral: torch.Tensor, n_vertical: torch.Tensor,
+    dtype: torch.dtype,
 ) -> torch.Tensor:
     """Diffuse intensity (B, P) of uncorrelated displacements (rms ``sigma``) and radii.
 

@@ -14,6 +14,7 @@ import numpy as np
 from ..canonical import IMAGE_SIZE, horizon_mask
 from .geometry import DetectorGeometry
 from .resample import BeamStop, resample
+from .scale import choose_window_scale
 
 MIN_VALID_FRACTION: float = 0.05
 """Fewest canonical cells (fraction of 125 x 125) that must hold data for a frame to be classified."""
@@ -38,7 +39,8 @@ class FrameResult:
     valid_fraction : float
         Fraction of canonical cells holding data.
     window_scale : float
-        Zoom of the canonical q window used.
+        Zoom of the canonical q window used (chosen per frame with ``window_scale="auto"``;
+        NaN when the frame failed before a scale was chosen).
     error : str
         "" for a result, else the problem.
     """
@@ -61,7 +63,7 @@ class FrameResult:
             "ood_score": None if not np.isfinite(self.ood_score) else round(float(self.ood_score), 6),
             "ood_flag": bool(self.ood_flag),
             "valid_fraction": round(float(self.valid_fraction), 4),
-            "window_scale": float(self.window_scale),
+            "window_scale": float(self.window_scale) if np.isfinite(self.window_scale) else None,
             "error": self.error or None,
         }
 
@@ -113,7 +115,7 @@ def classify_frames(
     classifier,
     geometry: DetectorGeometry | None,
     sources: Sequence[str],
-    window_scale: float = 1.0,
+    window_scale: float | str = 1.0,
     beam_stop_px: BeamStop | None = None,
 ) -> list[FrameResult]:
     """Classify frames taken at one geometry; one :class:`FrameResult` per frame, in order.
@@ -128,21 +130,27 @@ def classify_frames(
         Keyword-only detector geometry.
     sources : sequence of str
         A name per frame, carried into the results.
-    window_scale : float
-        Zoom of the canonical q window (see :func:`~.resample.canonical_axes_nm`).
+    window_scale : float or "auto"
+        Zoom of the canonical q window (see :func:`~.resample.canonical_axes_nm`), or
+        ``"auto"`` to choose it per frame from its in-plane Bragg rods
+        (:func:`~.scale.choose_window_scale`).
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
     """
     if len(frames) != len(sources):
         raise ValueError(f"got {len(frames)} frames but {len(sources)} sources")
     results: list[FrameResult | None] = [None] * len(frames)
-    images, masks, good = [], [], []
+    images, masks, good, scales = [], [], [], []
     for index, (frame, source) in enumerate(zip(frames, sources)):
+        scale = float("nan")
         try:
-            image, mask = canonical_frame(frame, geometry=geometry, window_scale=window_scale, beam_stop_px=beam_stop_px)
+            scale = choose_window_scale(frame, geometry=geometry, window_scale=window_scale,
+                                        beam_stop_px=beam_stop_px).window_scale
+            image, mask = canonical_frame(frame, geometry=geometry, window_scale=scale, beam_stop_px=beam_stop_px)
         except ValueError as error:
-            results[index] = FrameResult(source, window_scale=window_scale, error=str(error))
+            results[index] = FrameResult(source, window_scale=scale, error=str(error))
             continue
+        scales.append(scale)
         images.append(image)
         masks.append(mask)
         good.append(index)
@@ -156,6 +164,6 @@ def classify_frames(
                 ood_score=float(prediction.ood_scores[row]),
                 ood_flag=bool(prediction.ood_flags[row]),
                 valid_fraction=float(masks[row].mean()),
-                window_scale=float(window_scale),
+                window_scale=scales[row],
             )
     return results

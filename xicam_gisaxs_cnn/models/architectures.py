@@ -1,4 +1,4 @@
-"""CNN architectures for 2-channel 125 x 125 canonical input (see :mod:`xicam_gisaxs_cnn.preprocess`).
+"""CNN architectures for the 3-channel 125 x 125 canonical input (see :mod:`xicam_gisaxs_cnn.preprocess`).
 
 Every model reads ``features -> pool -> embedding -> fc``: ``embed(x)`` returns the
 penultimate-layer activations (the paper's "last fully connected layer", used for
@@ -15,8 +15,7 @@ from torch import nn
 
 from ..canonical import QY_RANGE_NM, QZ_RANGE_NM, IMAGE_SIZE
 from ..classes import NUM_CLASSES
-
-IN_CHANNELS: int = 2
+from ..preprocess import INPUT_CHANNELS as IN_CHANNELS
 
 
 class EmbeddingClassifier(nn.Module):

@@ -9,7 +9,7 @@ import torch
 
 from ..canonical import IMAGE_SIZE
 from ..classes import CLASS_NAMES
-from ..preprocess import model_input_torch
+from ..preprocess import MASK_CHANNEL, model_input_torch
 from .bundle import Bundle
 
 
@@ -142,13 +142,13 @@ class Classifier:
         )
 
     def saliency(self, image: Any, mask: Any = None) -> np.ndarray:
-        """Which pixels drove the decision: |d logit(predicted) / d intensity channel|, scaled to [0, 1], (125, 125)."""
+        """Which pixels drove the decision: |d logit(predicted) / d intensity channels|, scaled to [0, 1], (125, 125)."""
         inputs = self._inputs(image, mask)
         if inputs.shape[0] != 1:
             raise ValueError(f"saliency takes one image, got {inputs.shape[0]}")
         inputs = inputs.clone().requires_grad_(True)
         logits = self.model(inputs)
         logits[0, logits[0].argmax()].backward()
-        gradient = inputs.grad[0, 0].abs() * inputs[0, 1].detach()
+        gradient = inputs.grad[0, :MASK_CHANNEL].abs().sum(dim=0) * inputs[0, MASK_CHANNEL].detach()
         peak = gradient.max()
         return (gradient / peak if peak > 0 else gradient).detach().cpu().numpy()

@@ -1,0 +1,125 @@
+"""Window-scale choice from the frame: rods found where 2 pi / d puts them, large lattices zoomed into the training range."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from xicam_gisaxs_cnn.classes import CLASS_NAMES
+from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames, resample
+from xicam_gisaxs_cnn.frames.scale import (
+    REFERENCE_PEAK_NM, SCALE_RANGE, choose_window_scale, first_peak_qy_nm, quantise_scale, scale_by_confidence,
+    scale_from_peaks, scale_ladder,
+)
+from xicam_gisaxs_cnn.models import load_model
+from xicam_gisaxs_cnn_trainer.realistic.evaluate import markdown_tables, realistic_evaluation
+from xicam_gisaxs_cnn_trainer.realistic.frames import SMALL_DETECTOR, Instrument, realistic_frame
+
+ALIGNED = {"in_plane_angle_deg": 0.0, "mosaic_spread_deg": 0.0, "repetitions_lateral": 40.0}
+TRAINING_NN_RANGE_NM = (12.0, 35.0)  # SimulationConfig's default nn_distance_nm_range
+
+
+def _geometry(distance_mm: float) -> DetectorGeometry:
+    return DetectorGeometry(energy_kev=13.5, distance_mm=distance_mm, pixel_size_mm=(0.172, 0.172),
+                            beam_centre_px=(120.0, 235.0), incidence_angle_deg=0.12)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_quantised_scales_lie_on_the_ladder_within_five_percent():
+    assert quantise_scale(1.0) == 1.0 and quantise_scale(4.0) == 4.0
+    for scale in (0.3, 0.77, 1.3, 5.1, 9.99):
+        assert abs(quantise_scale(scale) / scale - 1) <= 2 ** (1 / 16) - 1 + 1e-12
+        assert np.isclose(scale_ladder(), quantise_scale(scale)).any()
+    assert quantise_scale(1e3) == SCALE_RANGE[1] and quantise_scale(1e-3) == SCALE_RANGE[0]
+    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
+        quantise_scale(-1)
+
+
+def test_first_peak_of_a_profile_is_the_lowest_prominent_rod():
+    qy = np.geomspace(0.01, 1.0, 321)
+    background = 1e3 * qy**-2
+    rods = 3.0 * np.exp(-0.5 * ((qy - 0.05) / 0.002) ** 2) + 5.0 * np.exp(-0.5 * ((qy - 0.1) / 0.003) ** 2)
+    profile = background * (1 + rods)
+    assert first_peak_qy_nm(qy, profile) == pytest.approx(0.05, rel=0.02)
+    assert math.isnan(first_peak_qy_nm(qy, background))
+
+
+@pytest.mark.parametrize("nn_distance_nm, distance_mm", [(20.0, 1500.0), (100.0, 5000.0), (150.0, 8000.0)])
+def test_scale_puts_the_first_rods_where_a_training_lattice_has_them(nn_distance_nm, distance_mm):
+    frame = realistic_frame("SC100", nn_distance_nm=nn_distance_nm, seed=3, layout=SMALL_DETECTOR,
+                            geometry=_geometry(distance_mm), overrides=ALIGNED,
+                            instrument=Instrument(total_counts=1e7, beam_stop_width_px=16))
+    choice = scale_from_peaks(frame.counts, geometry=frame.geometry, beam_stop_px=frame.beam_stop_px)
+    assert choice.method == "peaks"
+    first_rod = 2 * math.pi / nn_distance_nm  # SC100 aligned with the beam
+    assert choice.peak_qy_nm == pytest.approx(first_rod, rel=0.05)
+    assert choice.window_scale == pytest.approx(REFERENCE_PEAK_NM / first_rod, rel=0.1)
+    # on the zoomed grid the lattice looks like one of the training lattices (12-35 nm)
+    canonical_nn = nn_distance_nm / choice.window_scale
+    assert TRAINING_NN_RANGE_NM[0] <= canonical_nn <= TRAINING_NN_RANGE_NM[1]
+    if nn_distance_nm == 100.0:
+        assert 5.0 <= choice.window_scale <= 7.5  # the 100 nm rods (0.063 nm^-1) move out to 0.35-0.45 nm^-1
+
+
+def test_choose_window_scale_forces_numbers_and_refuses_nonsense():
+    frame = np.ones(SMALL_DETECTOR.shape)
+    assert choose_window_scale(frame, geometry=_geometry(3000.0), window_scale=2.5).method == "forced"
+    assert choose_window_scale(np.ones((125, 125)), geometry=None, window_scale="auto").window_scale == 1.0
+    with pytest.raises(ValueError, match="window_scale must be a number > 0 or 'auto', got 'big'"):
+        choose_window_scale(frame, geometry=_geometry(3000.0), window_scale="big")
+    with pytest.raises(ValueError, match="window_scale must be a number > 0 or 'auto', got -2"):
+        choose_window_scale(frame, geometry=_geometry(3000.0), window_scale=-2)
+
+
+def test_auto_scale_is_recorded_in_every_result(untrained_bundle):
+    geometry = _geometry(5000.0)
+    frame = realistic_frame("SC100", nn_distance_nm=100.0, seed=3, layout=SMALL_DETECTOR, geometry=geometry,
+                            overrides=ALIGNED, instrument=Instrument(total_counts=1e7, beam_stop_width_px=16))
+    classifier = load_model(untrained_bundle)
+    bad = np.full(SMALL_DETECTOR.shape, np.nan)
+    results = classify_frames([frame.counts, bad, frame.counts], classifier=classifier, geometry=geometry,
+                              sources=["a", "b", "c"], window_scale="auto", beam_stop_px=frame.beam_stop_px)
+    expected = scale_from_peaks(frame.counts, geometry=geometry, beam_stop_px=frame.beam_stop_px).window_scale
+    assert [r.window_scale for r in (results[0], results[2])] == [expected, expected] and expected > 4
+    assert results[0].label in CLASS_NAMES and not results[0].error
+    assert results[1].error and results[1].to_record()["window_scale"] in (None, 1.0)
+
+
+def test_scale_by_confidence_keeps_the_candidate_of_lowest_ood_score(untrained_bundle):
+    geometry = _geometry(5000.0)
+    frame = realistic_frame("FCC111", nn_distance_nm=100.0, seed=5, layout=SMALL_DETECTOR, geometry=geometry)
+    classifier = load_model(untrained_bundle)
+    candidates = [2.0, 4.0, 6.0]
+    choice = scale_by_confidence(frame.counts, geometry=geometry, classifier=classifier, candidates=candidates,
+                                 beam_stop_px=frame.beam_stop_px)
+    pairs = [resample(frame.counts, geometry=geometry, window_scale=s, beam_stop_px=frame.beam_stop_px) for s in candidates]
+    scores = classifier.predict(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])).ood_scores
+    assert choice.method == "confidence" and choice.window_scale == candidates[int(np.argmin(scores))]
+
+
+def test_realistic_evaluation_reports_accuracy_tables_and_writes_plots(tmp_path, untrained_bundle):
+    metrics = realistic_evaluation(load_model(untrained_bundle), tmp_path, per_class=1, ood_per_kind=1, seed=11,
+                                   layout=SMALL_DETECTOR, lattice_constants_nm=(20.0, 100.0))
+    assert len(metrics["frames"]) == 2 * len(CLASS_NAMES) + 3
+    assert 0.0 <= metrics["accuracy"] <= 100.0
+    assert set(metrics["accuracy_vs_lattice_nm"]) == {"20", "100"}
+    assert sum(row["frames"] for row in metrics["accuracy_vs_lattice_nm"].values()) == 2 * len(CLASS_NAMES)
+    assert sum(row["frames"] for row in metrics["accuracy_vs_total_counts"].values()) == 2 * len(CLASS_NAMES)
+    matrix = np.asarray(metrics["confusion_matrix"])
+    assert matrix.shape == (7, 7) and np.all((matrix >= 0) & (matrix <= 1))
+    assert 0.0 <= metrics["hcp_recall"] <= 1.0
+    assert set(metrics["ood"]) == {"disordered", "empty", "monolayer"}
+    assert all(0.0 <= value["detection"] <= 1.0 for value in metrics["ood"].values())
+    assert {r["file"].rsplit(".", 1)[1] for r in metrics["frames"]} == {"tif", "edf", "cbf", "h5"}
+    for name in metrics["plots"]:
+        assert (tmp_path / name).stat().st_size > 1000
+    assert "| 100 |" in markdown_tables(metrics)

@@ -1,0 +1,262 @@
+"""Accuracy through the user's file path on realistic detector frames.
+
+Every frame is made by :func:`.frames.realistic_frame`, written to a detector file
+(TIFF, EDF, CBF or NeXus in turn) and classified by
+:func:`xicam_gisaxs_cnn.cli.classify.classify_file`, the function behind
+``gisaxs-cnn classify FILE --beam-stop-px ...``: header parsing, geometry,
+window-scale choice, resampling, masking and the model, exactly as for a user.
+
+Reported (:func:`realistic_evaluation`): accuracy overall and against lattice
+constant, masked fraction of the canonical grid, total counts and incidence angle;
+the confusion matrix and per-class recall (HCP among them); the window scales
+chosen; and the detection of films of no class (disordered films, empty frames,
+2-D monolayers) at 5 % false alarms among the superlattice frames. A frame that
+fails (an error record instead of a label) counts as wrong for accuracy and as
+flagged for detection.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES, class_index  # noqa: E402
+from xicam_gisaxs_cnn.cli.classify import classify_file  # noqa: E402
+from xicam_gisaxs_cnn.frames import FrameResult  # noqa: E402
+
+from ..evaluation import plots  # noqa: E402
+from ..evaluation.metrics import confusion_matrix, detection_rate_at_false_alarm  # noqa: E402
+from .frames import PILATUS_1M, DetectorLayout, realistic_frame, write_realistic_frame  # noqa: E402
+
+LATTICE_CONSTANTS_NM: tuple[float, ...] = (10.0, 20.0, 50.0, 100.0, 150.0)
+"""Nearest-neighbour distances the accuracy is reported at, nm."""
+
+OOD_FILMS: tuple[str, ...] = ("disordered", "empty", "monolayer")
+"""Films of no superlattice class that should be flagged out of distribution."""
+
+SUFFIXES: tuple[str, ...] = (".tif", ".edf", ".cbf", ".h5")
+"""File formats the frames are written in, in turn."""
+
+COUNT_BINS: tuple[float, ...] = (1e2, 1e3, 1e4, 1e5, 1e6, 1e7)
+MASKED_BINS: tuple[float, ...] = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+INCIDENCE_BINS_DEG: tuple[float, ...] = (0.08, 0.15, 0.25, 0.35, 0.5)
+
+
+def classify_realistic(frame, path: Path, *, classifier, window_scale: float | str = "auto") -> dict:
+    """Write one realistic frame to ``path`` and classify the file as ``gisaxs-cnn classify`` does.
+
+    Returns a record: true kind, lattice constant, geometry values, counts, and the
+    result's label, probability, OOD score, valid fraction, window scale and error.
+    """
+    write_realistic_frame(path, frame)
+    try:
+        result = classify_file(path, classifier=classifier, overrides={}, window_scale=window_scale,
+                               beam_stop_px=frame.beam_stop_px)[0]
+    except (ValueError, OSError) as error:  # what the CLI turns into an error line
+        result = FrameResult(str(path), window_scale=float("nan"), error=str(error))
+    return {
+        "kind": frame.label,
+        "nn_distance_nm": frame.nn_distance_nm,
+        "incidence_angle_deg": frame.geometry.incidence_angle_deg,
+        "energy_kev": frame.geometry.energy_kev,
+        "distance_mm": frame.geometry.distance_mm,
+        "total_counts": float(frame.counts[frame.counts > 0].sum()),
+        "label": result.label,
+        "probability": float(np.max(result.probabilities)) if not result.error else float("nan"),
+        "ood_score": result.ood_score,
+        "valid_fraction": result.valid_fraction,
+        "window_scale": result.window_scale,
+        "error": result.error,
+        "file": Path(path).name,
+    }
+
+
+def realistic_evaluation(
+    classifier,
+    out_dir: str | Path,
+    *,
+    per_class: int = 2,
+    ood_per_kind: int = 5,
+    seed: int = 8080,
+    layout: DetectorLayout = PILATUS_1M,
+    lattice_constants_nm: tuple[float, ...] = LATTICE_CONSTANTS_NM,
+    window_scale: float | str = "auto",
+    keep_frames: bool = False,
+) -> dict:
+    """Evaluate ``classifier`` on realistic frames through the file path; write PNG plots into ``out_dir``.
+
+    Parameters
+    ----------
+    classifier : xicam_gisaxs_cnn.models.Classifier
+        The model under test.
+    out_dir : path-like
+        Folder for the plots (and the frames with ``keep_frames``).
+    per_class : int
+        Frames of every class at every lattice constant.
+    ood_per_kind : int
+        Frames of every film in :data:`OOD_FILMS` (lattice constants in turn).
+    seed : int
+        Frame ``i`` uses seed ``seed + i``.
+    layout : DetectorLayout
+        Detector (Pilatus 1M by default; a small one for tests).
+    lattice_constants_nm : tuple of float
+        Nearest-neighbour distances, nm.
+    window_scale : float or "auto"
+        Passed to the classification as ``--window-scale``.
+    keep_frames : bool
+        Keep the written frames under ``out_dir/frames``.
+
+    Returns
+    -------
+    dict
+        ``frames`` (one record each), ``accuracy`` (%), ``accuracy_vs_lattice_nm``,
+        ``accuracy_vs_masked_fraction``, ``accuracy_vs_total_counts``,
+        ``accuracy_vs_incidence_deg`` (bin label -> {"accuracy", "frames"}),
+        ``confusion_matrix`` (M_ij: fraction of true class j predicted as i),
+        ``recall``, ``hcp_recall``, ``errors``, ``window_scale_vs_lattice_nm``,
+        ``ood`` (kind -> detection rate at 5 % false alarms), ``plots`` (file names).
+    """
+    if per_class < 1 or ood_per_kind < 0:
+        raise ValueError(f"per_class must be >= 1 and ood_per_kind >= 0, got {per_class} and {ood_per_kind}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(kind, d) for d in lattice_constants_nm for kind in CLASS_NAMES for _ in range(per_class)]
+    jobs += [(kind, lattice_constants_nm[i % len(lattice_constants_nm)]) for kind in OOD_FILMS for i in range(ood_per_kind)]
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = out / "frames" if keep_frames else Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        records = []
+        for index, (kind, d) in enumerate(jobs):
+            frame = realistic_frame(kind, nn_distance_nm=d, seed=seed + index, layout=layout)
+            path = folder / f"{index:04d}_{kind}_{d:g}nm{SUFFIXES[index % len(SUFFIXES)]}"
+            records.append(classify_realistic(frame, path, classifier=classifier, window_scale=window_scale))
+    metrics = summarise(records)
+    metrics["plots"] = write_plots(metrics, out)
+    return metrics
+
+
+def summarise(records: list[dict]) -> dict:
+    """Accuracy tables, confusion matrix, recall and OOD detection from classification records."""
+    lattice = [r for r in records if r["kind"] in CLASS_NAMES]
+    if not lattice:
+        raise ValueError("records hold no superlattice frame")
+    truth = np.array([class_index(r["kind"]) for r in lattice])
+    predicted = np.array([class_index(r["label"]) if r["label"] else -1 for r in lattice])
+    correct = predicted == truth
+    masked = np.array([1.0 - r["valid_fraction"] for r in lattice])
+    counts = np.array([r["total_counts"] for r in lattice])
+    incidence = np.array([r["incidence_angle_deg"] for r in lattice])
+    distances = np.array([r["nn_distance_nm"] for r in lattice])
+    answered = predicted >= 0
+    matrix = confusion_matrix(predicted[answered], truth[answered]) if answered.any() else np.zeros((NUM_CLASSES, NUM_CLASSES))
+    recall = {name: float(np.mean(correct[truth == i])) if np.any(truth == i) else float("nan")
+              for i, name in enumerate(CLASS_NAMES)}
+    metrics = {
+        "frames": records,
+        "accuracy": _percent(np.mean(correct)),
+        "errors": int(np.sum(~answered)),
+        "accuracy_vs_lattice_nm": _table(correct, distances, None),
+        "accuracy_vs_masked_fraction": _table(correct, masked, MASKED_BINS),
+        "accuracy_vs_total_counts": _table(correct, counts, COUNT_BINS),
+        "accuracy_vs_incidence_deg": _table(correct, incidence, INCIDENCE_BINS_DEG),
+        "confusion_matrix": matrix.round(4).tolist(),
+        "recall": recall,
+        "hcp_recall": recall["HCP0001"],
+        "window_scale_vs_lattice_nm": {
+            f"{d:g}": [r["window_scale"] for r in lattice if r["nn_distance_nm"] == d] for d in np.unique(distances)},
+    }
+    in_scores = np.array([_score(r) for r in lattice])
+    metrics["ood"] = {}
+    for kind in OOD_FILMS:
+        outside = np.array([_score(r) for r in records if r["kind"] == kind])
+        if outside.size:
+            finite = np.isfinite(in_scores)
+            metrics["ood"][kind] = detection_rate_at_false_alarm(in_scores[finite] if finite.any() else np.zeros(1),
+                                                                 outside, 0.05)
+    return metrics
+
+
+def write_plots(metrics: dict, out: Path) -> list[str]:
+    """Accuracy against each swept quantity, the confusion matrix and the OOD scores as PNGs; their file names."""
+    names = []
+    for key, label, log in (("accuracy_vs_lattice_nm", "nearest-neighbour distance (nm)", True),
+                            ("accuracy_vs_masked_fraction", "masked fraction of the canonical grid", False),
+                            ("accuracy_vs_total_counts", "total counts", True),
+                            ("accuracy_vs_incidence_deg", "incidence angle (deg)", False)):
+        table = metrics[key]
+        figure, axis = plt.subplots(figsize=(4.5, 3.6))
+        centres = [row["centre"] for row in table.values()]
+        axis.plot(centres, [row["accuracy"] for row in table.values()], "o-")
+        if log:
+            axis.set_xscale("log")
+        axis.set_xlabel(label)
+        axis.set_ylabel("accuracy (%)")
+        axis.set_ylim(-2, 102)
+        axis.grid(alpha=0.3)
+        name = f"realistic_{key}.png"
+        plots._save(figure, out / name)
+        names.append(name)
+    plots.confusion(np.asarray(metrics["confusion_matrix"]), out / "realistic_confusion_matrix.png")
+    names.append("realistic_confusion_matrix.png")
+    figure, axis = plt.subplots(figsize=(4.5, 3.6))
+    groups = {"superlattice": [r for r in metrics["frames"] if r["kind"] in CLASS_NAMES]}
+    groups.update({kind: [r for r in metrics["frames"] if r["kind"] == kind] for kind in OOD_FILMS})
+    plotted = False
+    for kind, rows in groups.items():
+        scores = [r["ood_score"] for r in rows if np.isfinite(r["ood_score"])]
+        if scores:
+            axis.hist(scores, bins=20, alpha=0.5, label=kind)
+            plotted = True
+    axis.set_xlabel("OOD score")
+    axis.set_ylabel("frames")
+    if plotted:
+        axis.legend(fontsize=7)
+    plots._save(figure, out / "realistic_ood_scores.png")
+    names.append("realistic_ood_scores.png")
+    return names
+
+
+def markdown_tables(metrics: dict) -> str:
+    """The realistic-frame tables as markdown, for the evaluation report."""
+    lines = ["## Realistic detector frames (through `gisaxs-cnn classify`)", "",
+             f"Accuracy {metrics['accuracy']:.1f} % over {len(metrics['frames'])} frames "
+             f"({metrics['errors']} superlattice frames refused); HCP0001 recall {100 * metrics['hcp_recall']:.1f} %.", ""]
+    for key, title in (("accuracy_vs_lattice_nm", "lattice constant (nm)"), ("accuracy_vs_masked_fraction", "masked fraction"),
+                       ("accuracy_vs_total_counts", "total counts"), ("accuracy_vs_incidence_deg", "incidence (deg)")):
+        lines += [f"| {title} | accuracy (%) | frames |", "|---|---|---|"]
+        lines += [f"| {bin_name} | {row['accuracy']:.1f} | {row['frames']} |" for bin_name, row in metrics[key].items()]
+        lines.append("")
+    lines += ["| film of no class | detection at 5 % false alarms |", "|---|---|"]
+    lines += [f"| {kind} | {100 * value['detection']:.1f} % |" for kind, value in metrics["ood"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _percent(value: float) -> float:
+    return round(100.0 * float(value), 2)
+
+
+def _score(record: dict) -> float:
+    """OOD score of a record; an error (no label) counts as flagged."""
+    return float("inf") if record["error"] else float(record["ood_score"])
+
+
+def _table(correct: np.ndarray, values: np.ndarray, edges: tuple[float, ...] | None) -> dict:
+    """Accuracy (%) per distinct value (``edges`` None) or per bin ``[edges[i], edges[i+1])``; empty bins left out."""
+    table = {}
+    if edges is None:
+        for value in np.unique(values):
+            chosen = values == value
+            table[f"{value:g}"] = {"centre": float(value), "accuracy": _percent(np.mean(correct[chosen])),
+                                   "frames": int(chosen.sum())}
+        return table
+    for low, high in zip(edges[:-1], edges[1:]):
+        chosen = (values >= low) & ((values < high) | ((high == edges[-1]) & (values <= high)))
+        if chosen.any():
+            table[f"{low:g}-{high:g}"] = {"centre": float(np.sqrt(low * high) if low > 0 else high / 2),
+                                          "accuracy": _percent(np.mean(correct[chosen])), "frames": int(chosen.sum())}
+    return table
