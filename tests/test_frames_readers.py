@@ -66,6 +66,16 @@ def test_sidecar_overrides_header_and_caller_overrides_both(tmp_path):
     assert read.geometry_values["beam_centre_px"] == pytest.approx((490.5, 1000.25))
 
 
+def test_energy_given_by_the_caller_replaces_a_wavelength_from_the_file(tmp_path):
+    path = write_frames(tmp_path / "frame.edf", np.ones((195, 487), dtype=np.int32), geometry=GEOMETRY)
+    (tmp_path / "frame.edf.json").write_text(json.dumps({"wavelength_nm": 0.1}))
+    (from_file,) = list(read_frames(path))
+    assert from_file.geometry_values["wavelength_nm"] == 0.1 and "energy_kev" not in from_file.geometry_values
+    (read,) = list(read_frames(path, geometry_values={"energy_kev": 12.0}))
+    assert read.geometry_values["energy_kev"] == 12.0 and "wavelength_nm" not in read.geometry_values
+    assert geometry_from_mapping(read.geometry_values).energy_kev == 12.0
+
+
 def test_pilatus_text_header_with_other_units_is_read(tmp_path):
     import tifffile
 

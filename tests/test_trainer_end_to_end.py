@@ -67,3 +67,11 @@ def test_evaluation_writes_every_table_and_figure(trained, tmp_path):
 def test_unknown_data_spec_is_named(tmp_path):
     with pytest.raises(ValueError, match="unknown data spec 'cloud:x'"):
         main(get_args_parser().parse_args([*TINY, "--epochs", "1", "--data", "cloud:x", "--output", str(tmp_path / "x")]))
+
+
+def test_scaled_simulation_with_domain_randomisation_trains(tmp_path):
+    args = [*TINY, "--epochs", "1", "--data", "simulate-scaled", "--randomise", "--output", str(tmp_path / "r")]
+    bundle = main(get_args_parser().parse_args(args))
+    training = json.loads((bundle / "manifest.json").read_text())["training"]
+    assert training["randomise"] is True and training["data"]["source"] == "simulate-scaled"
+    assert len(training["log"]) == 1 and 0 <= training["log"][0]["validation_accuracy"] <= 1

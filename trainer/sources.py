@@ -1,6 +1,9 @@
 """Training and validation data from a spec: on-the-fly simulation, HDF5 shards, or HipGISAXS outputs.
 
-Specs: ``simulate``, ``shards:DIR``, ``hipgisaxs:DIR`` (with a class mapping).
+Specs: ``simulate``, ``simulate-scaled`` (lattices at scales 0.35-8x rendered on a
+window shrunk as much, with energy and incidence drawn per pattern: the training
+spans the lattice constants of real films), ``shards:DIR``, ``hipgisaxs:DIR``
+(with a class mapping).
 Shards and HipGISAXS folders are split 5:1 (train:validation), stratified over
 class and in-plane direction, as the paper did.
 """
@@ -19,6 +22,7 @@ from .datasets.onthefly import SimulatedDataset
 from .datasets.shards import ShardDataset
 from .datasets.splits import stratified_split
 from .hipgisaxs import HipGISAXSFolder
+from .realistic.randomise import simulate_scaled_batch
 from .simulation import SimulationConfig
 
 
@@ -73,13 +77,14 @@ def make_sources(
 ) -> DataSources:
     """Build the data sources named by ``spec`` (see the module docstring)."""
     kind, _, location = spec.partition(":")
-    if kind == "simulate":
+    if kind in ("simulate", "simulate-scaled"):
         config = config or SimulationConfig()
-        common = {"config": config, "batch_size": batch_size, "device": device, "rank": rank, "world_size": world_size}
+        common = {"config": config, "batch_size": batch_size, "device": device, "rank": rank, "world_size": world_size,
+                  "batch_function": simulate_scaled_batch if kind == "simulate-scaled" else None}
         return DataSources(
             SimulatedDataset(batches_per_epoch=batches_per_epoch, seed=seed, **common),
             SimulatedDataset(batches_per_epoch=validation_batches, seed=seed + 1_000_003, **common),
-            {"source": "simulate", "train_samples_per_epoch": batch_size * batches_per_epoch,
+            {"source": kind, "train_samples_per_epoch": batch_size * batches_per_epoch,
              "validation_samples": batch_size * validation_batches, "config": config.to_dict()},
         )
     if not location:
@@ -89,7 +94,7 @@ def make_sources(
         return _shards(location, **common)
     if kind == "hipgisaxs":
         return _hipgisaxs(location, mapping, **common)
-    raise ValueError(f"unknown data spec {spec!r}; expected simulate, shards:DIR or hipgisaxs:DIR")
+    raise ValueError(f"unknown data spec {spec!r}; expected simulate, simulate-scaled, shards:DIR or hipgisaxs:DIR")
 
 
 def batches(dataset: torch.utils.data.IterableDataset, *, workers: int = 0) -> Iterable[Batch]:

@@ -29,6 +29,7 @@ from xicam_gisaxs_cnn.preprocess import model_input_torch
 
 from .calibration import fit_ood_statistics, fit_temperature
 from .degradation import Degradation
+from .realistic.randomise import Randomiser
 from .simulation import SimulationConfig
 from .sources import batches, make_sources
 
@@ -37,10 +38,13 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     """Arguments of ``gisaxs-cnn train`` (also ``python -m xicam_gisaxs_cnn_trainer.train``)."""
     parser = parser or argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="compact", choices=sorted(ARCHITECTURES), help="architecture (default: compact)")
-    parser.add_argument("--data", default="simulate", help="simulate | shards:DIR | hipgisaxs:DIR (default: simulate)")
+    parser.add_argument("--data", default="simulate",
+                        help="simulate | simulate-scaled | shards:DIR | hipgisaxs:DIR (default: simulate)")
     parser.add_argument("--mapping", help="JSON file: glob pattern -> class name, for hipgisaxs:DIR")
     parser.add_argument("--sim-config", help="JSON file of SimulationConfig fields, for --data simulate")
     parser.add_argument("--degradation", default="mixture", help="clean | smear:S | gaussian:A | poisson:C | rescale:N | mixture (default)")
+    parser.add_argument("--randomise", action="store_true",
+                        help="domain randomisation: detector masks, background, Yoneda/specular, counts, small shifts")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batches-per-epoch", type=int, default=100, help="for --data simulate")
     parser.add_argument("--validation-batches", type=int, default=10, help="for --data simulate")
@@ -76,13 +80,24 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device.type, dtype=dtype, enabled=enabled)
 
 
-def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device, epoch, amp, scaler, generator, quiet=True) -> dict:
-    """One pass over ``loader``: degrade, normalise, cross-entropy, step; returns loss and accuracy."""
+def prepared_inputs(batch, degradation, randomiser, generator) -> torch.Tensor:
+    """Model input of a batch: domain randomisation (if any), then the degradation, then normalisation."""
+    images, masks = batch.images, batch.masks
+    if randomiser is not None:
+        params = batch.params
+        images, masks = randomiser(images, masks, generator, window_scale=params.get("window_scale"),
+                                   energy_kev=params.get("energy_kev"), alpha_i_deg=params.get("alpha_i_deg"))
+    return model_input_torch(degradation(images, generator), masks)
+
+
+def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device, epoch, amp, scaler, generator,
+                    randomiser=None, quiet=True) -> dict:
+    """One pass over ``loader``: randomise, degrade, normalise, cross-entropy, step; returns loss and accuracy."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for batch in tqdm(loader, desc=f"epoch {epoch}", disable=quiet, leave=False):
         batch = batch.to(device)
-        inputs = model_input_torch(degradation(batch.images, generator), batch.masks)
+        inputs = prepared_inputs(batch, degradation, randomiser, generator)
         with _autocast(device, amp):
             logits = model(inputs)
             loss = torch.nn.functional.cross_entropy(logits.float(), batch.labels)
@@ -98,13 +113,13 @@ def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device,
 
 
 @torch.no_grad()
-def evaluate(model, loader, degradation, *, device, generator) -> dict:
+def evaluate(model, loader, degradation, *, device, generator, randomiser=None) -> dict:
     """Logits, embeddings and labels over a loader (model in eval mode), plus accuracy."""
     model.eval()
     logits, embeddings, labels = [], [], []
     for batch in loader:
         batch = batch.to(device)
-        inputs = model_input_torch(degradation(batch.images, generator), batch.masks)
+        inputs = prepared_inputs(batch, degradation, randomiser, generator)
         embedding = model.embed(inputs)
         embeddings.append(embedding.float().cpu())
         logits.append(model.fc(embedding).float().cpu())
@@ -134,6 +149,7 @@ def main(args) -> Path:
     rank, world_size = init_distributed(args.device)
     device = torch.device(args.device if world_size == 1 or not args.device.startswith("cuda") else f"cuda:{os.environ['LOCAL_RANK']}")
     degradation = Degradation.parse(args.degradation)
+    randomiser = Randomiser() if args.randomise else None
     config = SimulationConfig.from_dict(json.loads(Path(args.sim_config).read_text())) if args.sim_config else None
     sources = make_sources(
         args.data, batch_size=args.batch_size, batches_per_epoch=args.batches_per_epoch,
@@ -162,9 +178,9 @@ def main(args) -> Path:
         sources.train.set_epoch(epoch)
         metrics = train_one_epoch(training_model, batches(sources.train, workers=args.workers), optimizer, scheduler,
                                   degradation, device=device, epoch=epoch, amp=args.amp, scaler=scaler,
-                                  generator=generator, quiet=args.quiet or rank != 0)
+                                  generator=generator, randomiser=randomiser, quiet=args.quiet or rank != 0)
         validation = evaluate(model, batches(sources.validation), degradation, device=device,
-                              generator=torch.Generator().manual_seed(args.seed + 7))
+                              generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser)
         metrics.update(epoch=epoch, validation_accuracy=validation["accuracy"], seconds=round(time.perf_counter() - started, 1))
         log.append(metrics)
         if rank == 0:
@@ -177,13 +193,14 @@ def main(args) -> Path:
         torch.distributed.destroy_process_group()
         return output
     validation = evaluate(model, batches(sources.validation), degradation, device=device,
-                          generator=torch.Generator().manual_seed(args.seed + 7))
-    reference = evaluate(model, batches(sources.train), Degradation("clean"), device=device, generator=generator)
+                          generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser)
+    reference = evaluate(model, batches(sources.train), Degradation("clean"), device=device, generator=generator,
+                         randomiser=randomiser)
     temperature = fit_temperature(validation["logits"], validation["labels"])
     ood = fit_ood_statistics(reference["embeddings"], reference["labels"], validation["embeddings"])
     save_bundle(
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, temperature=temperature, ood=ood,
-        training={"data": sources.description, "degradation": degradation.spec, "args": recorded_arguments(args), "log": log,
+        training={"data": sources.description, "degradation": degradation.spec, "randomise": args.randomise, "args": recorded_arguments(args), "log": log,
                   "world_size": world_size, "seconds": round(time.perf_counter() - started, 1)},
         metrics={"validation_accuracy": validation["accuracy"], "temperature": temperature},
     )

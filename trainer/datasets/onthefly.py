@@ -1,7 +1,7 @@
 """Simulate training batches on the fly, with the same interface as the shard reader."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -59,6 +59,9 @@ class SimulatedDataset(torch.utils.data.IterableDataset):
         Where to simulate; batches stay there (use ``num_workers=0`` with CUDA).
     rank, world_size : int
         As for :class:`~xicam_gisaxs_cnn_trainer.datasets.ShardDataset`.
+    batch_function : callable, optional
+        ``f(labels, config=, generator=, device=) -> Batch``: :func:`simulate_batch` by
+        default; ``realistic.randomise.simulate_scaled_batch`` spans lattice scales.
     """
 
     def __init__(
@@ -71,9 +74,11 @@ class SimulatedDataset(torch.utils.data.IterableDataset):
         device: torch.device | str = "cpu",
         rank: int = 0,
         world_size: int = 1,
+        batch_function: Callable[..., Batch] | None = None,
     ) -> None:
         super().__init__()
         self.config = SimulationConfig() if config is None else config
+        self.batch_function = simulate_batch if batch_function is None else batch_function
         self.batch_size = check_batch_size(batch_size)
         if isinstance(batches_per_epoch, bool) or int(batches_per_epoch) != batches_per_epoch or batches_per_epoch < 1:
             raise ValueError(f"batches_per_epoch must be a positive integer, got {batches_per_epoch!r}")
@@ -97,4 +102,4 @@ class SimulatedDataset(torch.utils.data.IterableDataset):
         for number in range(slot, self.batches_per_epoch, slots):
             generator = torch.Generator().manual_seed(seed_for(self.seed, self.epoch, number))
             labels = balanced_labels(self.batch_size, generator)
-            yield simulate_batch(labels, config=self.config, generator=generator, device=self.device)
+            yield self.batch_function(labels, config=self.config, generator=generator, device=self.device)

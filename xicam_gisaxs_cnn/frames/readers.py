@@ -99,10 +99,28 @@ def read_frames(path: str | os.PathLike, *, geometry_values: Mapping[str, Any] |
         header, frames, count = _OPENERS[kind](path)
     except Exception as error:  # parsers raise anything on a corrupt file; name the file instead
         raise ValueError(f"cannot read {path} as {kind}: {error}") from error
-    values = {**header, **read_sidecar(path), **dict(geometry_values or {})}
+    values: dict[str, Any] = {}
+    for layer in (header, read_sidecar(path), dict(geometry_values or {})):
+        values = _overlay(values, layer)
     for index, data in enumerate(frames):
         source = str(path) if count == 1 else f"{path}[{index}]"
         yield DetectorFrame(np.asarray(data), dict(values), source, index)
+
+
+_ALTERNATIVES: tuple[frozenset[str], ...] = (frozenset({"energy_kev", "wavelength_nm"}),)
+"""Keys that say the same thing: a later source giving one replaces an earlier source's other."""
+
+
+def _overlay(values: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """``values`` updated by ``layer``; a key of ``layer`` also drops its alternatives from ``values``."""
+    merged = dict(values)
+    for key in layer:
+        for group in _ALTERNATIVES:
+            if key in group:
+                for other in group - {key}:
+                    merged.pop(other, None)
+    merged.update(layer)
+    return merged
 
 
 def read_sidecar(path: str | os.PathLike) -> dict:

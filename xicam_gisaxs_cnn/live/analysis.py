@@ -77,8 +77,8 @@ class LiveClassifier:
         Raw stream holding the frames.
     field : str, optional
         Image field; by default the first 2-D array field of the stream.
-    window_scale : float
-        Zoom of the canonical q window.
+    window_scale : float or "auto"
+        Zoom of the canonical q window, or "auto" to choose it per frame.
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
     batch_size : int
@@ -96,7 +96,7 @@ class LiveClassifier:
         geometry: DetectorGeometry | None = None,
         stream: str = "primary",
         field: str | None = None,
-        window_scale: float = 1.0,
+        window_scale: float | str = 1.0,
         beam_stop_px: BeamStop | None = None,
         batch_size: int = 32,
         handler_registry: dict | None = None,
@@ -108,7 +108,7 @@ class LiveClassifier:
         self.geometry = geometry
         self.stream = stream
         self.field = field
-        self.window_scale = float(window_scale)
+        self.window_scale = window_scale if window_scale == "auto" else float(window_scale)
         self.beam_stop_px = beam_stop_px
         self.batch_size = int(batch_size)
         if handler_registry is None:
