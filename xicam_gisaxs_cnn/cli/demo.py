@@ -20,8 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
+    from xicam_gisaxs_cnn.canonical import horizon_mask
     from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES
     from xicam_gisaxs_cnn.models import load_model
     from xicam_gisaxs_cnn.plotting import montage
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     clean = simulate(sample_parameters(labels, config, generator), config=config)[:, None]
     chosen = [degradations[index % len(degradations)] for index in range(labels.numel())]
     images = torch.cat([chosen[i](clean[i:i + 1].double(), generator).float() for i in range(labels.numel())])[:, 0]
-    prediction = classifier.predict(images.numpy())
+    prediction = classifier.predict(images.numpy(), np.broadcast_to(horizon_mask(), images.shape))
     print(f"model: {classifier.name} (sha256 {classifier.sha256[:12]})")
     header = f"{'#':>3}  {'true':<8} {'degradation':<14} {'predicted':<9} {'p(pred)':>7} {'p(true)':>7} {'OOD':>6}  ok"
     print(header)
