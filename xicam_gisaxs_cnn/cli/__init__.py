@@ -37,6 +37,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gisaxs-cnn {args.command}: error: {error}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())
