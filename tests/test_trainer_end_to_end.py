@@ -50,7 +50,7 @@ def test_resume_continues_from_the_checkpoint(trained, tmp_path):
 
 def test_evaluation_writes_every_table_and_figure(trained, tmp_path):
     _, bundle = trained
-    metrics = run_evaluation(load_model(bundle), tmp_path / "report", per_class=3, seed=5, training_seed=3,
+    metrics = run_evaluation(load_model(bundle), tmp_path / "report", per_class=3, seed=5,
                              repetition_per_class=1, ood_count=4)
     for name in ("metrics.json", "report.md", "confusion_matrix.png", "pca.png", "reliability.png",
                  "accuracy_vs_repetitions.png"):
@@ -59,6 +59,7 @@ def test_evaluation_writes_every_table_and_figure(trained, tmp_path):
     np.testing.assert_allclose(matrix.sum(axis=0), 1.0, atol=1e-3)
     assert set(metrics["robust_model_test"]) >= {"clean", "gaussian:1", "rescale:25", "poisson:100000"}
     assert all(0 <= value <= 100 for value in metrics["robust_model_test"].values())
+    assert set(metrics["robust_model_train"]) == set(metrics["robust_model_test"])  # the training stream, re-simulated
     assert list(metrics["accuracy_vs_repetitions"]) == ["1", "2", "5", "10", "20", "50", "100", "200"]
     assert set(metrics["ood"]) == {"disordered", "empty", "noise", "ring"}
     assert "| gaussian:1 |" in (tmp_path / "report" / "report.md").read_text()

@@ -14,7 +14,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, help="report folder")
     parser.add_argument("--per-class", type=int, default=200, help="test patterns per class (default: 200)")
     parser.add_argument("--seed", type=int, default=90210, help="test-set seed, disjoint from training seeds")
-    parser.add_argument("--training-seed", type=int, help="seed the model was trained with, for train-like accuracies")
     parser.add_argument("--dedicated", action="append", default=[], metavar="SPEC=MODEL",
                         help="a per-degradation model as in the paper, e.g. gaussian:1=paper-gaussian-1 (repeatable)")
     parser.add_argument("--clean-model", help="model trained on clean data, for the cross-noise test")
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--dedicated takes SPEC=MODEL, got {item!r}")
         dedicated[Degradation.parse(spec).spec] = load_model(model)
     metrics = run_evaluation(
-        load_model(args.model), args.output, per_class=args.per_class, seed=args.seed, training_seed=args.training_seed,
+        load_model(args.model), args.output, per_class=args.per_class, seed=args.seed,
         dedicated=dedicated or None, clean_model=load_model(args.clean_model) if args.clean_model else None,
     )
     print(f"clean accuracy {metrics['robust_model_test']['clean']:.2f}%; report in {args.output}/report.md")
