@@ -2,7 +2,8 @@
 
     python benchmarks/bench_models.py [--model default] [--threads 2] [--accuracy-per-class 50]
 
-Prints images/s at batch 1, 64 and 256 for both, the ratio (default / AlexNet),
+Prints images/s at batch 1, 64 and 256 for both, network only and with the
+preprocessing every prediction pays, the ratio (default / AlexNet),
 and the clean test accuracy of each bundle beside it (AlexNet: an untrained
 network of the paper's layout unless --alexnet names a trained bundle).
 """
@@ -19,14 +20,16 @@ from xicam_gisaxs_cnn.models import build_model, load_model
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
 
-def images_per_second(model: torch.nn.Module, batch: int, *, seconds: float = 3.0) -> float:
-    """Throughput of ``model`` on random canonical input batches of size ``batch`` (preprocessing included)."""
+def images_per_second(model: torch.nn.Module, batch: int, *, preprocess: bool, seconds: float = 3.0) -> float:
+    """Throughput of ``model`` on random canonical batches of size ``batch``, with or without preprocessing."""
     images = torch.rand(batch, 1, 125, 125) * 100
+    inputs = model_input_torch(images)
+    step = (lambda: model(model_input_torch(images))) if preprocess else (lambda: model(inputs))
     with torch.inference_mode():
-        model(model_input_torch(images))  # warm-up
+        step()  # warm-up
         done, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            model(model_input_torch(images))
+            step()
             done += batch
     return done / (time.perf_counter() - start)
 
@@ -54,11 +57,15 @@ def main() -> None:
     alexnet_bundle = load_model(args.alexnet) if args.alexnet else None
     alexnet = alexnet_bundle.model if alexnet_bundle else build_model("alexnet").eval()
     results = {"threads": args.threads, "batches": {}}
-    for batch in (1, 64, 256):
-        ours, theirs = images_per_second(default.model, batch), images_per_second(alexnet, batch)
-        results["batches"][batch] = {"default_images_per_s": round(ours, 1), "alexnet_images_per_s": round(theirs, 1),
-                                     "ratio": round(ours / theirs, 2)}
-        print(f"batch {batch:>3}: default {ours:8.1f} img/s   alexnet {theirs:8.1f} img/s   ratio {ours / theirs:5.2f}x")
+    for preprocess in (False, True):
+        label = "with preprocessing" if preprocess else "network only"
+        for batch in (1, 64, 256):
+            ours = images_per_second(default.model, batch, preprocess=preprocess)
+            theirs = images_per_second(alexnet, batch, preprocess=preprocess)
+            results["batches"][f"{batch} {label}"] = {"default_images_per_s": round(ours, 1),
+                                                      "alexnet_images_per_s": round(theirs, 1), "ratio": round(ours / theirs, 2)}
+            print(f"batch {batch:>3} {label:<18}: default {ours:8.1f} img/s   alexnet {theirs:8.1f} img/s   "
+                  f"ratio {ours / theirs:5.2f}x")
     if args.accuracy_per_class:
         results["default_clean_accuracy"] = round(clean_accuracy(default, args.accuracy_per_class), 2)
         print(f"clean accuracy: default {results['default_clean_accuracy']:.2f}%", end="")

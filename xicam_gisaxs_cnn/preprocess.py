@@ -45,9 +45,20 @@ _LOG_SPAN = _LOG_OFFSET + 2.0  # maps 100x the mean to 1
 def _high_pass(logged: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """``logged`` minus its mean over valid pixels in a HIGH_PASS_WINDOW_PX square, 0 where masked."""
     weight = valid.to(logged.dtype)
-    pool = lambda x: torch.nn.functional.avg_pool2d(  # noqa: E731
-        x, HIGH_PASS_WINDOW_PX, stride=1, padding=HIGH_PASS_WINDOW_PX // 2, count_include_pad=False)
-    local_mean = pool(logged * weight) / pool(weight).clamp_min(1e-6)
+    size, half = HIGH_PASS_WINDOW_PX, HIGH_PASS_WINDOW_PX // 2
+
+    def running_sum(x: torch.Tensor, dim: int) -> torch.Tensor:  # sum over a window of `size`, zero outside
+        padding = [0, 0, 0, 0]
+        padding[2 * (3 - dim)] = half + 1
+        padding[2 * (3 - dim) + 1] = half
+        total = torch.nn.functional.pad(x, padding).cumsum(dim)
+        length = x.shape[dim]
+        return total.narrow(dim, size, length) - total.narrow(dim, 0, length)
+
+    def box_sum(x: torch.Tensor) -> torch.Tensor:  # separable: along columns, then rows
+        return running_sum(running_sum(x, 2), 3)
+
+    local_mean = box_sum(logged * weight) / box_sum(weight).clamp_min(1e-6)
     return HIGH_PASS_GAIN * (logged - local_mean) * weight
 
 

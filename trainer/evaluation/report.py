@@ -144,9 +144,12 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     return metrics
 
 
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _row(name: str, ours: float | None, paper_value: float | None) -> str:
-    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-    return f"| {name} | {fmt(ours)} | {fmt(paper_value)} |"
+    return f"| {name} | {_cell(ours)} | {_cell(paper_value)} |"
 
 
 def markdown_report(metrics: dict) -> str:
@@ -159,11 +162,12 @@ def markdown_report(metrics: dict) -> str:
              "| degradation | ours: one robust model (test) | ours (train) | ours: dedicated model | paper: dedicated AlexNet (train) | paper (test) |",
              "|---|---|---|---|---|---|"]
     for spec, (paper_train, paper_test) in paper.TABLE_II.items():
-        lines.append(f"| {spec} | {test[spec]:.2f} | {train.get(spec, '-')} | {dedicated.get(spec, '-')} | {paper_train:.2f} | {paper_test:.2f} |")
+        lines.append(f"| {spec} | {test[spec]:.2f} | {_cell(train.get(spec))} | {_cell(dedicated.get(spec))} | "
+                     f"{paper_train:.2f} | {paper_test:.2f} |")
     lines += ["", "## Table III: resolution (prediction accuracy, %)", "",
               "| degradation | ours: one robust model | ours: dedicated model | paper |", "|---|---|---|---|"]
     for spec, (_, paper_test) in paper.TABLE_III.items():
-        lines.append(f"| {spec} | {test[spec]:.2f} | {dedicated.get(spec, '-')} | {paper_test:.2f} |")
+        lines.append(f"| {spec} | {test[spec]:.2f} | {_cell(dedicated.get(spec))} | {paper_test:.2f} |")
     cross = metrics["cross_noise"]
     lines += ["", f"## Cross-noise: model `{cross['model']}` tested on degraded data (%)", "",
               "| degradation | ours | paper (trained clean) |", "|---|---|---|"]
