@@ -15,11 +15,15 @@ from .canonical import QY_RANGE_NM, QZ_RANGE_NM  # noqa: E402
 EXTENT_NM = (QY_RANGE_NM[0], QY_RANGE_NM[1], QZ_RANGE_NM[1], QZ_RANGE_NM[0])
 
 
+DISPLAY_DECADES: float = 4.0
+"""Decades of intensity shown below each image's maximum."""
+
+
 def log_display(image: np.ndarray) -> np.ndarray:
-    """log10 of an intensity image for display, with non-positive values at the image's floor."""
+    """log10 of an intensity image for display, floored DISPLAY_DECADES below its maximum (noise <= 0 too)."""
     image = np.asarray(image, dtype=np.float64)
-    positive = image[image > 0]
-    floor = positive.min() if positive.size else 1.0
+    peak = image.max()
+    floor = peak * 10.0 ** -DISPLAY_DECADES if peak > 0 else 1.0
     return np.log10(np.clip(image, floor, None))
 
 
