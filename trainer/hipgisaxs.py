@@ -33,7 +33,7 @@ import torch
 from xicam_gisaxs_cnn.canonical import IMAGE_SIZE, qy_nm, qz_nm
 from xicam_gisaxs_cnn.classes import class_index
 
-from .datasets.batch import Batch, check_batch_size, epoch_batches, worker_slot
+from .datasets.batch import Batch, check_batch_size, check_indices, epoch_batches, worker_slot
 
 HDF5_DATASET: str = "gisaxs"
 """Name of the image dataset in hipgisaxs-2.0 HDF5 output."""
@@ -278,11 +278,7 @@ class HipGISAXSFolder(torch.utils.data.IterableDataset):
         labelled = label_files(root, mapping)
         self.files = [path for path, _ in labelled]
         self.labels = np.array([index for _, index in labelled], dtype=np.int64)
-        self.indices = np.arange(len(self.files)) if indices is None else np.asarray(indices, dtype=np.int64)
-        if self.indices.ndim != 1 or (self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(self.files))):
-            raise ValueError(f"indices must be a 1-D array of file indices in [0, {len(self.files)})")
-        if np.unique(self.indices).size != self.indices.size:
-            raise ValueError("indices holds repeated files")
+        self.indices = check_indices(indices, len(self.files), what="files")
         self.qlims = None if qlims is None else check_qlims(qlims)
         self.batch_size = check_batch_size(batch_size)
         self.shuffle = shuffle

@@ -52,6 +52,21 @@ def check_batch_size(batch_size: int) -> int:
     return int(batch_size)
 
 
+def check_indices(indices: np.ndarray | None, total: int, *, what: str) -> np.ndarray:
+    """``indices`` as a 1-D int64 array of distinct values in ``[0, total)``; all of them when None.
+
+    ``what`` names the items in errors ("samples", "files").
+    """
+    if indices is None:
+        return np.arange(total)
+    chosen = np.asarray(indices, dtype=np.int64)
+    if chosen.ndim != 1 or (chosen.size and (chosen.min() < 0 or chosen.max() >= total)):
+        raise ValueError(f"indices must be a 1-D array of {what[:-1]} indices in [0, {total})")
+    if np.unique(chosen).size != chosen.size:
+        raise ValueError(f"indices holds repeated {what}")
+    return chosen
+
+
 def worker_slot(*, rank: int = 0, world_size: int = 1) -> tuple[int, int]:
     """``(slot, slots)`` of the calling process among all DataLoader workers of all ranks.
 

@@ -25,7 +25,7 @@ import torch
 from xicam_gisaxs_cnn.canonical import IMAGE_SIZE
 from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES
 
-from .batch import Batch, check_batch_size, epoch_batches, worker_slot
+from .batch import Batch, check_batch_size, check_indices, epoch_batches, worker_slot
 
 FORMAT_VERSION: int = 1
 """Version of the shard layout above; readers refuse other versions."""
@@ -206,11 +206,7 @@ class ShardDataset(torch.utils.data.IterableDataset):
             raise ValueError(f"shards were made with {len(configs)} different configs or simulator versions")
         self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         total = int(self.offsets[-1])
-        self.indices = np.arange(total) if indices is None else np.asarray(indices, dtype=np.int64)
-        if self.indices.ndim != 1 or (self.indices.size and (self.indices.min() < 0 or self.indices.max() >= total)):
-            raise ValueError(f"indices must be a 1-D array of sample indices in [0, {total})")
-        if np.unique(self.indices).size != self.indices.size:
-            raise ValueError("indices holds repeated samples")
+        self.indices = check_indices(indices, total, what="samples")
         self.batch_size = check_batch_size(batch_size)
         self.shuffle = shuffle
         self.seed = seed
