@@ -263,3 +263,14 @@ def test_simulated_stream_deals_the_same_batches_over_ranks():
     for expected, batch in zip(reference, [ranks[0][0], ranks[1][0], ranks[0][1]], strict=True):
         assert torch.equal(expected.params["nn_distance_nm"], batch.params["nn_distance_nm"])
         assert same_images(expected.images, batch.images)
+
+
+def test_dataset_indices_are_checked_for_range_and_repeats():
+    from xicam_gisaxs_cnn_trainer.datasets.batch import check_indices
+
+    np.testing.assert_array_equal(check_indices(None, 3, what="samples"), [0, 1, 2])
+    np.testing.assert_array_equal(check_indices([2, 0], 3, what="samples"), [2, 0])
+    with pytest.raises(ValueError, match=r"sample indices in \[0, 3\)"):
+        check_indices([3], 3, what="samples")
+    with pytest.raises(ValueError, match="repeated files"):
+        check_indices([1, 1], 3, what="files")
