@@ -57,6 +57,11 @@ def test_poisson_noise_mean_and_variance_follow_the_photon_count():
     assert photons.var() == pytest.approx(4.0, rel=0.03)
 
 
+def test_poisson_noise_of_a_denormal_image_stays_finite():
+    noisy = poisson_noise(np.full((2, 2), 5e-324), 1.0, rng=0)  # found by hypothesis: counts / total overflowed
+    assert np.all(np.isfinite(noisy)) and noisy.min() >= 0
+
+
 def test_poisson_noise_of_an_empty_image_is_empty():
     assert not poisson_noise(np.zeros((8, 8)), 100.0, rng=0).any()
 

@@ -127,8 +127,8 @@ def poisson_noise(image: np.ndarray, counts: float, rng: np.random.Generator | i
     total = image.sum()
     if total == 0:
         return np.zeros_like(image)
-    photons_per_unit = counts / total
-    return rng.poisson(image * photons_per_unit) / photons_per_unit
+    expected_photons = image / total * counts  # divide first: stays finite for denormal totals
+    return rng.poisson(expected_photons) * (total / counts)
 
 
 def area_matrix(size_in: int, size_out: int) -> np.ndarray:

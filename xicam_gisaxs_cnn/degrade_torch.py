@@ -96,11 +96,10 @@ def poisson_noise(images: torch.Tensor, counts: Parameter, generator: torch.Gene
     images = check_batch(images)
     counts = per_sample(counts, images, "counts", minimum=0.0, inclusive=False)
     total = images.sum(dim=(1, 2, 3))
-    photons_per_unit = torch.where(total > 0, counts / total.clamp_min(torch.finfo(images.dtype).tiny), torch.zeros_like(total))
-    rate = images * photons_per_unit[:, None, None, None]
-    drawn = torch.poisson(rate, generator=generator)
-    safe = torch.where(photons_per_unit > 0, photons_per_unit, torch.ones_like(photons_per_unit))
-    return drawn / safe[:, None, None, None]
+    safe_total = torch.where(total > 0, total, torch.ones_like(total))[:, None, None, None]
+    expected_photons = images / safe_total * counts[:, None, None, None]  # divide first: finite for tiny totals
+    drawn = torch.poisson(expected_photons, generator=generator)
+    return drawn * (safe_total / counts[:, None, None, None])
 
 
 def rescale(images: torch.Tensor, size: int | Sequence[int] | torch.Tensor) -> torch.Tensor:
