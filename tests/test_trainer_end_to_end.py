@@ -7,7 +7,7 @@ import torch
 
 from xicam_gisaxs_cnn.models import list_models, load_model
 from xicam_gisaxs_cnn_trainer.evaluation.report import run_evaluation
-from xicam_gisaxs_cnn_trainer.train import get_args_parser, main
+from xicam_gisaxs_cnn_trainer.train import get_args_parser, main, mirrored
 
 TINY = ["--arch", "compact", "--data", "simulate", "--batches-per-epoch", "2", "--validation-batches", "1",
         "--batch-size", "14", "--quiet", "--seed", "3"]
@@ -39,13 +39,46 @@ def test_training_writes_a_bundle_the_plugin_finds_by_name(trained, monkeypatch)
 
 def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     user_dir, _ = trained
-    checkpoint = user_dir / "tiny.checkpoints" / "checkpoint.pt"
-    resumed = main(get_args_parser().parse_args([*TINY, "--epochs", "3", "--resume", str(checkpoint),
+    saved = torch.load(user_dir / "tiny.checkpoints" / "checkpoint.pt", weights_only=False)
+    assert saved["epoch"] == 1 and "lr_scheduler" in saved and saved["args"]["arch"] == "compact"
+    interrupted = tmp_path / "interrupted.pt"  # as if the run had stopped after its first epoch
+    schedule = {**saved["lr_scheduler"], "last_epoch": 2, "_step_count": 3}  # 2 batches per epoch
+    torch.save({**saved, "epoch": 0, "log": saved["log"][:1], "lr_scheduler": schedule}, interrupted)
+    resumed = main(get_args_parser().parse_args([*TINY, "--epochs", "2", "--resume", str(interrupted),
                                                  "--output", str(tmp_path / "resumed")]))
     log = json.loads((resumed / "manifest.json").read_text())["training"]["log"]
-    assert [entry["epoch"] for entry in log] == [0, 1, 2]
-    saved = torch.load(checkpoint, weights_only=False)
-    assert saved["epoch"] == 1 and "lr_scheduler" in saved and saved["args"]["arch"] == "compact"
+    assert [entry["epoch"] for entry in log] == [0, 1] and log[0] == saved["log"][0]
+
+
+def test_resume_with_other_epochs_is_refused_and_names_init(trained, tmp_path):
+    user_dir, _ = trained
+    checkpoint = user_dir / "tiny.checkpoints" / "checkpoint.pt"
+    with pytest.raises(ValueError, match="schedule of 2 epochs.*--epochs 3.*--init"):
+        main(get_args_parser().parse_args([*TINY, "--epochs", "3", "--resume", str(checkpoint), "--output", str(tmp_path / "x")]))
+
+
+def test_init_fine_tunes_a_bundle_with_a_fresh_schedule(trained, tmp_path):
+    _, bundle = trained
+    tuned = main(get_args_parser().parse_args([*TINY, "--epochs", "1", "--init", str(bundle), "--output", str(tmp_path / "tuned")]))
+    manifest = json.loads((tuned / "manifest.json").read_text())
+    assert manifest["training"]["args"]["init"] == str(bundle) and len(manifest["training"]["log"]) == 1
+    before = dict(load_model(bundle).model.named_parameters())
+    after = dict(load_model(tuned).model.named_parameters())
+    change = max(float((before[key] - after[key]).detach().abs().max()) for key in before)
+    assert 0 < change < 0.02  # two AdamW steps of lr <= 3e-3 away from the bundle's weights, not a fresh draw
+    with pytest.raises(ValueError, match="holds a compact model, but --arch is alexnet"):
+        main(get_args_parser().parse_args([*TINY, "--arch", "alexnet", "--epochs", "1", "--init", str(bundle),
+                                           "--output", str(tmp_path / "wrong")]))
+
+
+def test_mirroring_flips_about_half_the_batch_about_qy_zero():
+    images = torch.rand(400, 1, 125, 125)
+    masks = images > 0.5
+    flipped, flipped_masks = mirrored(images, masks, torch.Generator().manual_seed(0))
+    same = (flipped == images).flatten(1).all(1)
+    mirror = (flipped == images.flip(-1)).flatten(1).all(1)
+    assert bool((same ^ mirror).all()) and 160 < int(mirror.sum()) < 240
+    assert torch.equal(flipped_masks, flipped > 0.5)
 
 
 def test_evaluation_writes_every_table_and_figure(trained, tmp_path):

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, save_bundle, user_model_dir
+from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, load_bundle, resolve_bundle, save_bundle, user_model_dir
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
 from .calibration import fit_ood_statistics, fit_temperature
@@ -58,7 +58,10 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     parser.add_argument("--name", help="bundle name, written into the user model directory")
     parser.add_argument("--output", help="bundle directory (instead of --name)")
     parser.add_argument("--checkpoint-dir", help="where per-epoch checkpoints go (default: BUNDLE.checkpoints beside the bundle)")
-    parser.add_argument("--resume", help="checkpoint file to resume from")
+    parser.add_argument("--resume", help="checkpoint file to resume from (same --epochs: it continues one schedule)")
+    parser.add_argument("--init", help="start from the weights of this bundle (name or path) with a fresh schedule: fine-tuning")
+    parser.add_argument("--no-mirror", action="store_true",
+                        help="do not mirror half the training patterns about qy = 0 (on by default: mirroring keeps the class)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -80,9 +83,22 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device.type, dtype=dtype, enabled=enabled)
 
 
-def prepared_inputs(batch, degradation, randomiser, generator) -> torch.Tensor:
-    """Model input of a batch: domain randomisation (if any), then the degradation, then normalisation."""
+def mirrored(images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror a random half of a batch (N, 1, 125, 125) about qy = 0.
+
+    The mirror image of a film about the scattering plane is a film of the same
+    class turned to the opposite in-plane angle, so the label holds; the canonical
+    qy axis is symmetric about its centre column.
+    """
+    flip = (torch.rand(images.shape[0], generator=generator) < 0.5).to(images.device)[:, None, None, None]
+    return torch.where(flip, images.flip(-1), images), torch.where(flip, masks.flip(-1), masks)
+
+
+def prepared_inputs(batch, degradation, randomiser, generator, *, mirror: bool = False) -> torch.Tensor:
+    """Model input of a batch: mirroring (training), domain randomisation (if any), the degradation, normalisation."""
     images, masks = batch.images, batch.masks
+    if mirror:
+        images, masks = mirrored(images, masks, generator)
     if randomiser is not None:
         params = batch.params
         images, masks = randomiser(images, masks, generator, window_scale=params.get("window_scale"),
@@ -91,13 +107,13 @@ def prepared_inputs(batch, degradation, randomiser, generator) -> torch.Tensor:
 
 
 def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device, epoch, amp, scaler, generator,
-                    randomiser=None, quiet=True) -> dict:
-    """One pass over ``loader``: randomise, degrade, normalise, cross-entropy, step; returns loss and accuracy."""
+                    randomiser=None, mirror=True, quiet=True) -> dict:
+    """One pass over ``loader``: mirror, randomise, degrade, normalise, cross-entropy, step; returns loss and accuracy."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for batch in tqdm(loader, desc=f"epoch {epoch}", disable=quiet, leave=False):
         batch = batch.to(device)
-        inputs = prepared_inputs(batch, degradation, randomiser, generator)
+        inputs = prepared_inputs(batch, degradation, randomiser, generator, mirror=mirror)
         with _autocast(device, amp):
             logits = model(inputs)
             loss = torch.nn.functional.cross_entropy(logits.float(), batch.labels)
@@ -143,6 +159,16 @@ def bundle_directory(args) -> Path:
     return user_model_dir() / args.name
 
 
+def initial_model(args) -> torch.nn.Module:
+    """A fresh ``--arch`` model, or the weights of the ``--init`` bundle (whose architecture must be ``--arch``)."""
+    if not args.init:
+        return build_model(args.arch)
+    bundle = load_bundle(resolve_bundle(args.init))
+    if bundle.manifest["architecture"] != args.arch:
+        raise ValueError(f"--init {args.init} holds a {bundle.manifest['architecture']} model, but --arch is {args.arch}")
+    return bundle.model.train()
+
+
 def main(args) -> Path:
     """Train as ``args`` say; return the bundle directory (on rank 0)."""
     torch.manual_seed(args.seed)
@@ -158,7 +184,7 @@ def main(args) -> Path:
     )
     output = bundle_directory(args)
     checkpoints = Path(args.checkpoint_dir) if args.checkpoint_dir else output.with_name(output.name + ".checkpoints")
-    model = build_model(args.arch).to(device)
+    model = initial_model(args).to(device)
     training_model = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = args.epochs * math.ceil(len(sources.train) / world_size)
@@ -170,7 +196,9 @@ def main(args) -> Path:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["lr_scheduler"])
-        scheduler.total_steps = max(steps, scheduler.last_epoch)  # --epochs may extend the resumed run
+        if scheduler.total_steps != max(steps, 1):
+            raise ValueError(f"--resume continues a schedule of {checkpoint['args'].get('epochs')} epochs with the same data; "
+                             f"got --epochs {args.epochs}. To train further with a new schedule, use --init BUNDLE")
         start_epoch, log = checkpoint["epoch"] + 1, checkpoint.get("log", [])
     generator = torch.Generator().manual_seed(args.seed + rank)
     started = time.perf_counter()
@@ -178,7 +206,8 @@ def main(args) -> Path:
         sources.train.set_epoch(epoch)
         metrics = train_one_epoch(training_model, batches(sources.train, workers=args.workers), optimizer, scheduler,
                                   degradation, device=device, epoch=epoch, amp=args.amp, scaler=scaler,
-                                  generator=generator, randomiser=randomiser, quiet=args.quiet or rank != 0)
+                                  generator=generator, randomiser=randomiser, mirror=not args.no_mirror,
+                                  quiet=args.quiet or rank != 0)
         validation = evaluate(model, batches(sources.validation), degradation, device=device,
                               generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser)
         metrics.update(epoch=epoch, validation_accuracy=validation["accuracy"], seconds=round(time.perf_counter() - started, 1))
