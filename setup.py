@@ -35,7 +35,7 @@ LIVE_REQUIRES = [
     "databroker==1.2.5",
 ]
 VALIDATION_REQUIRES = ["bornagain==25.*"]
-TEST_REQUIRES = ["pytest>=7.4", "hypothesis>=6.80", "pytest-timeout>=2.2"]
+TEST_REQUIRES = ["pytest>=7.4", "hypothesis>=6.80", "pytest-timeout>=2.2", "stamina>=24"]
 
 setup(
     name="xicam-gisaxs-cnn",

@@ -11,7 +11,7 @@ a TiledWriter into a fresh embedded catalog, and reports
   to the moment its analysis event is written to the catalog, with events paced
   at ``--rate-*`` Hz,
 * naive: the same frames classified and written one event at a time
-  (TiledWriter batch_size=1) in the producer's thread,
+  (TiledWriter batch_size=1, same analysis event) in the producer's thread,
 * lost: raw events without exactly one analysis event in the catalog (read back),
 
 and, to show where the time goes, the model's ms per image (batches of ``--batch-size``)
@@ -35,7 +35,7 @@ from event_model import compose_run
 from tiled.queries import Key
 
 from xicam_gisaxs_cnn.frames import DetectorGeometry, canonical_frame
-from xicam_gisaxs_cnn.live import GEOMETRY_KEY, LiveClassifier, open_catalog, tiled_writer
+from xicam_gisaxs_cnn.live import ANALYSIS_DATA_KEYS, GEOMETRY_KEY, PROBABILITY_KEYS, LiveClassifier, open_catalog, tiled_writer
 from xicam_gisaxs_cnn.models import build_model, load_model, save_bundle
 
 PILATUS_1M = (1043, 981)
@@ -124,9 +124,7 @@ def naive_case(kind, frames, count, client, classifier) -> dict:
     analysis = compose_run(metadata={"purpose": "analysis", "raw_uid": bundle.start_doc["uid"]})
     writer("start", analysis.start_doc)
     out = analysis.compose_descriptor(name="primary", data_keys={
-        "label": {"source": "bench", "dtype": "string", "shape": []},
-        "probabilities": {"source": "bench", "dtype": "array", "shape": [7]},
-        "raw_seq_num": {"source": "bench", "dtype": "integer", "shape": []}})
+        key: {"source": "bench", **value} for key, value in ANALYSIS_DATA_KEYS.items()})
     writer("descriptor", out.descriptor_doc)
     geometry = GEOMETRY if kind == "pilatus1m" else None
     latencies = []
@@ -136,7 +134,9 @@ def naive_case(kind, frames, count, client, classifier) -> dict:
                                          validate=False)
         image, mask = canonical_frame(event["data"]["image"], geometry=geometry)
         prediction = classifier.predict(image, mask)
-        data = {"label": prediction.label, "probabilities": prediction.probability, "raw_seq_num": event["seq_num"]}
+        data = {"label": prediction.label, **dict(zip(PROBABILITY_KEYS, map(float, prediction.probability))),
+                "ood_score": prediction.ood_score, "ood_flag": bool(prediction.ood_flags[0]),
+                "valid_fraction": float(mask.mean()), "raw_seq_num": event["seq_num"], "raw_time": event["time"], "error": ""}
         writer("event", out.compose_event(data=data, timestamps={k: time.time() for k in data}))
         latencies.append(time.time() - event["time"])
     writer("stop", analysis.compose_stop())

@@ -16,8 +16,8 @@ from tiled.queries import Key
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.cli import main
-from xicam_gisaxs_cnn.frames import DetectorGeometry
-from xicam_gisaxs_cnn.live import GEOMETRY_KEY, LiveClassifier, iter_run_frames, open_catalog, tiled_writer
+from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames
+from xicam_gisaxs_cnn.live import GEOMETRY_KEY, PROBABILITY_KEYS, LiveClassifier, iter_run_frames, open_catalog, tiled_writer
 from xicam_gisaxs_cnn.models import load_model
 
 MODULE = (195, 487)  # one Pilatus module, rows x columns
@@ -145,7 +145,9 @@ def test_analysis_runs_are_stored_beside_raw_runs_and_found_by_raw_uid(catalog, 
     assert list(table["raw_seq_num"].values) == [1, 2, 3, 4, 5]
     assert all(label in CLASS_NAMES for label in table["label"].values[:4]) and table["label"].values[4] == ""
     assert "no finite value" in str(table["error"].values[4])
-    np.testing.assert_allclose(table["probabilities"].values[:4].sum(axis=1), 1.0, atol=1e-5)
+    probabilities = np.column_stack([table[key].values for key in PROBABILITY_KEYS])
+    np.testing.assert_allclose(probabilities[:4].sum(axis=1), 1.0, atol=1e-5)
+    assert np.isnan(probabilities[4]).all()
     stored = list(iter_run_frames(client[uid], stream="primary"))
     assert [f.seq_num for f in stored] == [1, 2, 3, 4, 5]
     np.testing.assert_array_equal(stored[2].data, frames[2])
@@ -193,6 +195,48 @@ def test_reader_yields_frames_stored_via_stream_resource(catalog, external_dir):
     assert len(read) == 3
     for index, frame in enumerate(read):
         np.testing.assert_array_equal(frame.data, frames[index])
+
+
+def _streamed_run(path, frames_announced: int):
+    """Documents of a run whose frames arrive as StreamResource/StreamDatum (ophyd-async style) plus scalar events."""
+    bundle = compose_run(metadata={GEOMETRY_KEY: GEOMETRY.to_dict()})
+    data_keys = {"pilatus": {"source": "file", "dtype": "array", "shape": list(MODULE), "dtype_numpy": "<f4",
+                             "external": "STREAM:"},
+                 "temperature": {"source": "sim", "dtype": "number", "shape": []}}
+    descriptor = bundle.compose_descriptor(name="primary", data_keys=data_keys)
+    resource = bundle.compose_stream_resource(mimetype="application/x-hdf5", uri=f"file://localhost{path}",
+                                              data_key="pilatus", parameters={"dataset": "/entry/data/data"})
+    documents = [("start", bundle.start_doc), ("descriptor", descriptor.descriptor_doc),
+                 ("stream_resource", resource.stream_resource_doc)]
+    for first in range(0, frames_announced, 2):  # frames announced two at a time, each with its scalar event
+        stop = min(first + 2, frames_announced)
+        documents.append(("stream_datum", resource.compose_stream_datum(
+            indices={"start": first, "stop": stop}, seq_nums={"start": first + 1, "stop": stop + 1},
+            descriptor=descriptor.descriptor_doc)))
+        documents += [("event", descriptor.compose_event(data={"temperature": 300.0}, timestamps={"temperature": 0.0}))
+                      for _ in range(first, stop)]
+    return bundle, [*documents, ("stop", bundle.compose_stop())]
+
+
+def test_frames_announced_by_stream_datum_are_classified_live_and_missing_ones_reported(catalog, classifier,
+                                                                                       external_dir):
+    directory, client = catalog
+    frames = np.random.default_rng(4).poisson(20, (4, *MODULE)).astype(np.float32)
+    path = external_dir / "streamed.h5"
+    with h5py.File(path, "w") as handle:
+        handle["entry/data/data"] = frames
+    bundle, documents = _streamed_run(path, frames_announced=5)  # the fifth frame never reaches the file
+    live = LiveClassifier(tiled_writer(client, batch_size=2), classifier=classifier, batch_size=2)
+    for name, doc in documents:
+        live(name, doc)
+    live.close(timeout=60)
+    assert not live.output_errors and live.counts == {"raw_events": 5, "results": 4, "errors": 1}
+    table = client.search(Key("start.raw_uid") == bundle.start_doc["uid"]).values().first()["primary"].read()
+    assert list(table["raw_seq_num"].values) == [1, 2, 3, 4, 5]
+    assert all(label in CLASS_NAMES for label in table["label"].values[:4])
+    assert "cannot load frame 'pilatus'" in table["error"].values[4] and "frame 4 is not in /entry/data/data" in table["error"].values[4]
+    (alone,) = classify_frames([frames[2]], classifier=classifier, geometry=GEOMETRY, sources=["frame 3"])
+    np.testing.assert_allclose([table[key].values[2] for key in PROBABILITY_KEYS], alone.probabilities, atol=1e-5)
 
 
 def test_reader_yields_frames_of_a_databroker_run_with_resource_datum(external_dir):

@@ -8,11 +8,12 @@ window-scale choice, resampling, masking and the model, exactly as for a user.
 
 Reported (:func:`realistic_evaluation`): accuracy overall and against lattice
 constant, masked fraction of the canonical grid, total counts and incidence angle;
-the confusion matrix and per-class recall (HCP among them); the window scales
-chosen; and the detection of films of no class (disordered films, empty frames,
-2-D monolayers) at 5 % false alarms among the superlattice frames. A frame that
-fails (an error record instead of a label) counts as wrong for accuracy and as
-flagged for detection.
+the confusion matrix and per-class recall (HCP among them), also per lattice
+constant; the window scales chosen; the detection of films of no class (disordered
+films, empty frames, 2-D monolayers) at 5 % false alarms among the superlattice
+frames; and the issue's goals beside the measured values. A frame that fails (an
+error record instead of a label) counts as wrong for accuracy and as flagged for
+detection. :func:`markdown_tables` renders it all as the report's section.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from xicam_gisaxs_cnn.frames import FrameResult  # noqa: E402
 
 from ..evaluation import plots  # noqa: E402
 from ..evaluation.metrics import confusion_matrix, detection_rate_at_false_alarm  # noqa: E402
-from .frames import PILATUS_1M, DetectorLayout, realistic_frame, write_realistic_frame  # noqa: E402
+from .frames import PILATUS_1M, PILATUS_2M, SMALL_DETECTOR, DetectorLayout, realistic_frame, write_realistic_frame  # noqa: E402
 
 LATTICE_CONSTANTS_NM: tuple[float, ...] = (10.0, 20.0, 50.0, 100.0, 150.0)
 """Nearest-neighbour distances the accuracy is reported at, nm."""
@@ -42,9 +43,37 @@ OOD_FILMS: tuple[str, ...] = ("disordered", "empty", "monolayer")
 SUFFIXES: tuple[str, ...] = (".tif", ".edf", ".cbf", ".h5")
 """File formats the frames are written in, in turn."""
 
-COUNT_BINS: tuple[float, ...] = (1e2, 1e3, 1e4, 1e5, 1e6, 1e7)
+COUNT_BINS: tuple[float, ...] = (1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8)
+"""Bin edges of the photons counted in a frame: 1e2-1e7 are drawn, the gaps and the beam stop take some, Poisson adds."""
+
 MASKED_BINS: tuple[float, ...] = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+"""Bin edges of the masked fraction of the canonical grid (refused frames count as 1)."""
+
 INCIDENCE_BINS_DEG: tuple[float, ...] = (0.08, 0.15, 0.25, 0.35, 0.5)
+"""Bin edges of the incidence angle, degrees (frames draw 0.08-0.5)."""
+
+SWEPT: tuple[tuple[str, str, str, bool], ...] = (
+    ("accuracy_vs_lattice_nm", "lattice constant", "nearest-neighbour distance (nm)", True),
+    ("accuracy_vs_masked_fraction", "masked fraction", "masked fraction of the canonical grid", False),
+    ("accuracy_vs_total_counts", "total counts", "total counts", True),
+    ("accuracy_vs_incidence_deg", "incidence angle", "incidence angle (deg)", False),
+)
+"""Accuracy tables: metrics key, title, axis label, logarithmic axis."""
+
+DETECTORS: dict[str, DetectorLayout] = {"pilatus-1m": PILATUS_1M, "pilatus-2m": PILATUS_2M, "small": SMALL_DETECTOR}
+"""Detector layouts by the name ``gisaxs-cnn evaluate --realistic-detector`` takes."""
+
+FALSE_ALARM: float = 0.05
+"""Fraction of superlattice frames flagged out of distribution at the OOD threshold."""
+
+GOAL_ACCURACY_PERCENT: float = 95.0
+"""Issue goal: overall accuracy on realistic frames, %."""
+
+GOAL_HCP_RECALL_PERCENT: float = 95.0
+"""Issue goal: HCP0001 recall at every lattice constant, %."""
+
+GOAL_OOD_DETECTION_PERCENT: float = 90.0
+"""Issue goal: detection of each film of no class at :data:`FALSE_ALARM`, %."""
 
 
 def classify_realistic(frame, path: Path, *, classifier, window_scale: float | str = "auto") -> dict:
@@ -117,9 +146,13 @@ def realistic_evaluation(
         ``frames`` (one record each), ``accuracy`` (%), ``accuracy_vs_lattice_nm``,
         ``accuracy_vs_masked_fraction``, ``accuracy_vs_total_counts``,
         ``accuracy_vs_incidence_deg`` (bin label -> {"accuracy", "frames"}),
-        ``confusion_matrix`` (M_ij: fraction of true class j predicted as i),
-        ``recall``, ``hcp_recall``, ``errors``, ``window_scale_vs_lattice_nm``,
-        ``ood`` (kind -> detection rate at 5 % false alarms), ``plots`` (file names).
+        ``confusion_matrix`` (M_ij: fraction of true class j predicted as i, refused
+        frames left out), ``confusion_counts`` (frames of true class j predicted as i),
+        ``refused_per_class``, ``recall``, ``hcp_recall`` (fractions),
+        ``recall_vs_lattice_nm`` (lattice constant -> class -> recall), ``errors``,
+        ``window_scale_vs_lattice_nm``, ``ood`` (kind -> detection rate at 5 % false
+        alarms), ``goals`` (the issue's goals beside the measured values, %),
+        ``detector``, ``per_class``, ``ood_per_kind``, ``seed`` and ``plots`` (file names).
     """
     if per_class < 1 or ood_per_kind < 0:
         raise ValueError(f"per_class must be >= 1 and ood_per_kind >= 0, got {per_class} and {ood_per_kind}")
@@ -136,6 +169,7 @@ def realistic_evaluation(
             path = folder / f"{index:04d}_{kind}_{d:g}nm{SUFFIXES[index % len(SUFFIXES)]}"
             records.append(classify_realistic(frame, path, classifier=classifier, window_scale=window_scale))
     metrics = summarise(records)
+    metrics.update(detector=layout.name, per_class=per_class, ood_per_kind=ood_per_kind, seed=seed)
     metrics["plots"] = write_plots(metrics, out)
     return metrics
 
@@ -154,8 +188,9 @@ def summarise(records: list[dict]) -> dict:
     distances = np.array([r["nn_distance_nm"] for r in lattice])
     answered = predicted >= 0
     matrix = confusion_matrix(predicted[answered], truth[answered]) if answered.any() else np.zeros((NUM_CLASSES, NUM_CLASSES))
-    recall = {name: float(np.mean(correct[truth == i])) if np.any(truth == i) else float("nan")
-              for i, name in enumerate(CLASS_NAMES)}
+    counted = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=int)
+    np.add.at(counted, (predicted[answered], truth[answered]), 1)
+    recall = _recall(correct, truth)
     metrics = {
         "frames": records,
         "accuracy": _percent(np.mean(correct)),
@@ -165,8 +200,12 @@ def summarise(records: list[dict]) -> dict:
         "accuracy_vs_total_counts": _table(correct, counts, COUNT_BINS),
         "accuracy_vs_incidence_deg": _table(correct, incidence, INCIDENCE_BINS_DEG),
         "confusion_matrix": matrix.round(4).tolist(),
+        "confusion_counts": counted.tolist(),
+        "refused_per_class": {name: int(np.sum(~answered & (truth == i))) for i, name in enumerate(CLASS_NAMES)},
         "recall": recall,
         "hcp_recall": recall["HCP0001"],
+        "recall_vs_lattice_nm": {f"{d:g}": _recall(correct[distances == d], truth[distances == d])
+                                 for d in np.unique(distances)},
         "window_scale_vs_lattice_nm": {
             f"{d:g}": [r["window_scale"] for r in lattice if r["nn_distance_nm"] == d] for d in np.unique(distances)},
     }
@@ -177,32 +216,51 @@ def summarise(records: list[dict]) -> dict:
         if outside.size:
             finite = np.isfinite(in_scores)
             metrics["ood"][kind] = detection_rate_at_false_alarm(in_scores[finite] if finite.any() else np.zeros(1),
-                                                                 outside, 0.05)
+                                                                 outside, FALSE_ALARM)
+    metrics["goals"] = goals(metrics)
     return metrics
 
 
+def goals(metrics: dict) -> list[dict]:
+    """The issue's goals beside the measured values (%): overall accuracy, HCP0001 recall per lattice constant, OOD detection.
+
+    Each row: ``goal`` (text), ``target`` and ``measured`` (%), ``met`` (bool; False when not measured).
+    """
+    rows = [("overall accuracy", GOAL_ACCURACY_PERCENT, metrics["accuracy"])]
+    rows += [(f"HCP0001 recall at {d} nm", GOAL_HCP_RECALL_PERCENT, _percent(recall["HCP0001"]))
+             for d, recall in metrics["recall_vs_lattice_nm"].items()]
+    rows += [(f"{kind} films flagged at {100 * FALSE_ALARM:g} % false alarms", GOAL_OOD_DETECTION_PERCENT,
+              _percent(metrics["ood"][kind]["detection"]) if kind in metrics["ood"] else float("nan"))
+             for kind in OOD_FILMS]
+    return [{"goal": name, "target": target, "measured": measured, "met": bool(measured >= target)}
+            for name, target, measured in rows]
+
+
 def write_plots(metrics: dict, out: Path) -> list[str]:
-    """Accuracy against each swept quantity, the confusion matrix and the OOD scores as PNGs; their file names."""
+    """Accuracy against each swept quantity, the confusion matrix and the OOD scores as PNGs; their file names.
+
+    The lattice-constant plot also shows the HCP0001 recall per lattice constant.
+    """
     names = []
-    for key, label, log in (("accuracy_vs_lattice_nm", "nearest-neighbour distance (nm)", True),
-                            ("accuracy_vs_masked_fraction", "masked fraction of the canonical grid", False),
-                            ("accuracy_vs_total_counts", "total counts", True),
-                            ("accuracy_vs_incidence_deg", "incidence angle (deg)", False)):
+    for key, _, label, log in SWEPT:
         table = metrics[key]
         figure, axis = plt.subplots(figsize=(4.5, 3.6))
         centres = [row["centre"] for row in table.values()]
-        axis.plot(centres, [row["accuracy"] for row in table.values()], "o-")
+        axis.plot(centres, [row["accuracy"] for row in table.values()], "o-", label="accuracy")
+        if key == "accuracy_vs_lattice_nm":
+            axis.plot(centres, [100 * metrics["recall_vs_lattice_nm"][d]["HCP0001"] for d in table], "s--",
+                      label="HCP0001 recall")
+            axis.legend(fontsize=7)
         if log:
             axis.set_xscale("log")
         axis.set_xlabel(label)
-        axis.set_ylabel("accuracy (%)")
+        axis.set_ylabel("accuracy, HCP0001 recall (%)" if key == "accuracy_vs_lattice_nm" else "accuracy (%)")
         axis.set_ylim(-2, 102)
         axis.grid(alpha=0.3)
-        name = f"realistic_{key}.png"
-        plots._save(figure, out / name)
-        names.append(name)
-    plots.confusion(np.asarray(metrics["confusion_matrix"]), out / "realistic_confusion_matrix.png")
-    names.append("realistic_confusion_matrix.png")
+        plots._save(figure, out / _plot_name(key))
+        names.append(_plot_name(key))
+    plots.confusion(np.asarray(metrics["confusion_matrix"]), out / _plot_name("confusion_matrix"))
+    names.append(_plot_name("confusion_matrix"))
     figure, axis = plt.subplots(figsize=(4.5, 3.6))
     groups = {"superlattice": [r for r in metrics["frames"] if r["kind"] in CLASS_NAMES]}
     groups.update({kind: [r for r in metrics["frames"] if r["kind"] == kind] for kind in OOD_FILMS})
@@ -216,28 +274,91 @@ def write_plots(metrics: dict, out: Path) -> list[str]:
     axis.set_ylabel("frames")
     if plotted:
         axis.legend(fontsize=7)
-    plots._save(figure, out / "realistic_ood_scores.png")
-    names.append("realistic_ood_scores.png")
+    plots._save(figure, out / _plot_name("ood_scores"))
+    names.append(_plot_name("ood_scores"))
     return names
 
 
 def markdown_tables(metrics: dict) -> str:
-    """The realistic-frame tables as markdown, for the evaluation report."""
-    lines = ["## Realistic detector frames (through `gisaxs-cnn classify`)", "",
-             f"Accuracy {metrics['accuracy']:.1f} % over {len(metrics['frames'])} frames "
-             f"({metrics['errors']} superlattice frames refused); HCP0001 recall {100 * metrics['hcp_recall']:.1f} %.", ""]
-    for key, title in (("accuracy_vs_lattice_nm", "lattice constant (nm)"), ("accuracy_vs_masked_fraction", "masked fraction"),
-                       ("accuracy_vs_total_counts", "total counts"), ("accuracy_vs_incidence_deg", "incidence (deg)")):
-        lines += [f"| {title} | accuracy (%) | frames |", "|---|---|---|"]
-        lines += [f"| {bin_name} | {row['accuracy']:.1f} | {row['frames']} |" for bin_name, row in metrics[key].items()]
-        lines.append("")
-    lines += ["| film of no class | detection at 5 % false alarms |", "|---|---|"]
-    lines += [f"| {kind} | {100 * value['detection']:.1f} % |" for kind, value in metrics["ood"].items()]
+    """The section "Realistic detector frames" of the evaluation report, as markdown.
+
+    Goals beside the measured values, accuracy against each swept quantity (with its
+    plot), the confusion counts and per-class recall (HCP0001 in bold), recall per
+    class and lattice constant, the window scales chosen and the OOD detection.
+    Plots are linked by file name, so the report must sit in the folder holding them.
+    """
+    lattice_frames = sum(row["frames"] for row in metrics["accuracy_vs_lattice_nm"].values())
+    lines = ["## Realistic detector frames", "",
+             f"{len(metrics['frames'])} frames on a {metrics['detector']} ({metrics['per_class']} per class and lattice "
+             f"constant, {metrics['ood_per_kind']} of each film of no class; seed {metrics['seed']}), each written to a "
+             "detector file (TIFF, EDF, CBF, NeXus in turn) and classified through `gisaxs-cnn classify FILE "
+             "--window-scale auto`.", "",
+             f"Accuracy **{metrics['accuracy']:.1f} %** over {lattice_frames} superlattice frames "
+             f"({metrics['errors']} refused, counted wrong); HCP0001 recall **{100 * metrics['hcp_recall']:.1f} %**.", "",
+             "### Goals of the issue", "", "| goal | target (%) | measured (%) | met |", "|---|---|---|---|"]
+    lines += [f"| {row['goal']} | >= {row['target']:g} | {_cell(row['measured'])} | {'yes' if row['met'] else '**no**'} |"
+              for row in metrics["goals"]]
+    for key, title, _, _ in SWEPT:
+        unit = " (nm)" if key == "accuracy_vs_lattice_nm" else " (deg)" if key == "accuracy_vs_incidence_deg" else ""
+        lines += ["", f"### Accuracy vs {title}", "", f"![accuracy vs {title}]({_plot_name(key)})", ""]
+        if key == "accuracy_vs_lattice_nm":
+            lines += [f"| {title}{unit} | accuracy (%) | frames | HCP0001 recall (%) |", "|---|---|---|---|"]
+            lines += [f"| {name} | {row['accuracy']:.1f} | {row['frames']} | "
+                      f"{_cell(100 * metrics['recall_vs_lattice_nm'][name]['HCP0001'])} |"
+                      for name, row in metrics[key].items()]
+        else:
+            lines += [f"| {title}{unit} | accuracy (%) | frames |", "|---|---|---|"]
+            lines += [f"| {name} | {row['accuracy']:.1f} | {row['frames']} |" for name, row in metrics[key].items()]
+    lines += ["", "### Confusion matrix and recall per class", "",
+              f"![confusion matrix]({_plot_name('confusion_matrix')})", "",
+              "Frames of each true class (rows) by predicted class (columns); refused frames apart.", "",
+              f"| true class | {' | '.join(CLASS_NAMES)} | refused | recall (%) |", "|---" * (NUM_CLASSES + 3) + "|"]
+    counts = np.asarray(metrics["confusion_counts"])
+    for j, name in enumerate(CLASS_NAMES):
+        cells = [_bold(name, name), *[str(c) for c in counts[:, j]], str(metrics["refused_per_class"][name]),
+                 _bold(_cell(100 * metrics["recall"][name]), name)]
+        lines.append(f"| {' | '.join(cells)} |")
+    lines += ["", "### Recall per class and lattice constant (%)", "",
+              f"| lattice constant (nm) | {' | '.join(_bold(name, name) for name in CLASS_NAMES)} |", "|---" * (NUM_CLASSES + 1) + "|"]
+    lines += [f"| {d} | {' | '.join(_bold(_cell(100 * recall[name]), name) for name in CLASS_NAMES)} |"
+              for d, recall in metrics["recall_vs_lattice_nm"].items()]
+    lines += ["", "### Window scales chosen", "", "| lattice constant (nm) | median | min | max | frames scaled |",
+              "|---|---|---|---|---|"]
+    for d, scales in metrics["window_scale_vs_lattice_nm"].items():
+        finite = np.asarray([s for s in scales if np.isfinite(s)])
+        summary = [f"{np.median(finite):.2f}", f"{finite.min():.2f}", f"{finite.max():.2f}"] if finite.size else ["-"] * 3
+        lines.append(f"| {d} | {' | '.join(summary)} | {finite.size} of {len(scales)} |")
+    lines += ["", f"### Films of no class flagged out of distribution at {100 * FALSE_ALARM:g} % false alarms", "",
+              f"![OOD scores]({_plot_name('ood_scores')})", "",
+              "| film | frames | detection (%) | OOD threshold |", "|---|---|---|---|"]
+    for kind, value in metrics["ood"].items():
+        frames = sum(r["kind"] == kind for r in metrics["frames"])
+        lines.append(f"| {kind} | {frames} | {100 * value['detection']:.1f} | {value['threshold']:.4g} |")
     return "\n".join(lines) + "\n"
+
+
+def _plot_name(key: str) -> str:
+    return f"realistic_{key}.png"
+
+
+def _cell(value: float) -> str:
+    """A percentage for a table; "-" where not measured."""
+    return f"{value:.1f}" if np.isfinite(value) else "-"
+
+
+def _bold(text: str, name: str) -> str:
+    """``text`` in bold when ``name`` is HCP0001 (the class the paper's model never recognised)."""
+    return f"**{text}**" if name == "HCP0001" else text
 
 
 def _percent(value: float) -> float:
     return round(100.0 * float(value), 2)
+
+
+def _recall(correct: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Fraction of the frames of each class labelled correctly (NaN for a class with no frame)."""
+    return {name: float(np.mean(correct[truth == i])) if np.any(truth == i) else float("nan")
+            for i, name in enumerate(CLASS_NAMES)}
 
 
 def _score(record: dict) -> float:

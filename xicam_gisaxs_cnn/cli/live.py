@@ -24,7 +24,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catalog", metavar="DIR|URI",
                         help="catalog directory (embedded) or tiled server URI (default: $GISAXS_CNN_CATALOG "
                              "or the user data dir)")
-    parser.add_argument("--api-key", help="API key of a tiled server")
+    parser.add_argument("--api-key", help="API key of a tiled server (default: $TILED_API_KEY)")
     parser.add_argument("--model", metavar="NAME|PATH", help="model bundle name or directory (default: shipped)")
     parser.add_argument("--stream", default="primary", help="raw stream holding the frames (default primary)")
     parser.add_argument("--field", help="image field (default: the first 2-D field of the stream)")

@@ -2,8 +2,9 @@
 
 The expensive part, finding which detector pixels fall in which canonical cell,
 depends only on the geometry and the frame shape; it is done once in a
-:class:`ResamplingPlan` and applied to every frame (or a batch) as two sparse
-matrix products, fast enough for Pilatus frames at detector rates.
+:class:`ResamplingPlan` and applied to every frame (or a batch) as one gather of
+the pixels in the window and one sparse matrix product (sums and valid counts
+together), fast enough for Pilatus frames at detector rates.
 """
 from __future__ import annotations
 
@@ -44,9 +45,11 @@ class ResamplingPlan:
         Detector frame shape (rows, columns), px.
     window_scale : float
         Zoom of the canonical q window (see :func:`canonical_axes_nm`).
+    pixels : numpy.ndarray
+        Flat indices of the detector pixels that feed a cell: centres inside the window,
+        above the horizon and outside the beam stop and user mask.
     binning : scipy.sparse.csr_matrix
-        (125*125, rows*columns) 0/1 matrix: detector pixel centres inside each canonical cell
-        that are above the horizon and outside the beam stop and user mask.
+        (125*125, len(pixels)) 0/1 matrix: which of ``pixels`` fall in each canonical cell.
     cell_pixels : numpy.ndarray
         (125*125,) number of detector pixel centres in each cell before any masking.
     nearest : numpy.ndarray
@@ -58,6 +61,7 @@ class ResamplingPlan:
 
     shape: tuple[int, int]
     window_scale: float
+    pixels: np.ndarray
     binning: scipy.sparse.csr_matrix
     cell_pixels: np.ndarray
     nearest: np.ndarray
@@ -97,20 +101,22 @@ class ResamplingPlan:
         return (image[0], mask[0]) if single else (image, mask)
 
     def _apply_one(self, flat: np.ndarray, zero_is_gap: bool) -> tuple[np.ndarray, np.ndarray]:
-        flat = flat.astype(np.float32, copy=False)
-        with np.errstate(invalid="ignore"):
-            valid = flat > 0 if zero_is_gap else flat >= 0  # False for NaN
-        values = np.where(valid, flat, np.float32(0))
-        sums = self.binning @ values
-        counts = self.binning @ valid.astype(np.float32)
+        values, valid = _valid_values(flat[self.pixels], zero_is_gap)
+        sums, counts = (self.binning @ np.stack([values, valid.astype(np.float32)], axis=1)).T
         enough = (counts > 0) & (counts >= self.min_valid_fraction * self.cell_pixels)
         with np.errstate(invalid="ignore", divide="ignore"):
             image = np.where(enough, sums / counts, np.float32(0)).astype(np.float32)
         fallback = (self.cell_pixels == 0) & (self.nearest >= 0)
-        index = self.nearest[fallback]
-        image[fallback] = values[index]
-        enough[fallback] = valid[index]
+        image[fallback], enough[fallback] = _valid_values(flat[self.nearest[fallback]], zero_is_gap)
         return image, enough
+
+
+def _valid_values(values: np.ndarray, zero_is_gap: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Counts as float32 with gaps zeroed, and the validity (negative, NaN, and 0 if ``zero_is_gap``: invalid)."""
+    values = values.astype(np.float32, copy=False)
+    with np.errstate(invalid="ignore"):
+        valid = values > 0 if zero_is_gap else values >= 0  # False for NaN
+    return np.where(valid, values, np.float32(0)), valid
 
 
 def resampling_plan(
@@ -167,12 +173,13 @@ def resampling_plan(
     inside = cell >= 0
     cell_pixels = np.bincount(cell[inside], minlength=IMAGE_SIZE**2).astype(np.float32)
     take = inside & usable.ravel()
+    pixels = np.flatnonzero(take)
     binning = scipy.sparse.csr_matrix(
-        (np.ones(int(take.sum()), dtype=np.float32), (cell[take], np.flatnonzero(take))),
-        shape=(IMAGE_SIZE**2, rows * columns),
+        (np.ones(pixels.size, dtype=np.float32), (cell[take], np.arange(pixels.size))),
+        shape=(IMAGE_SIZE**2, pixels.size),
     )
     nearest = _nearest_pixels(shape, geometry, scale, usable)
-    return ResamplingPlan(shape, scale, binning, cell_pixels, nearest, float(min_valid_fraction))
+    return ResamplingPlan(shape, scale, pixels, binning, cell_pixels, nearest, float(min_valid_fraction))
 
 
 def resample(

@@ -3,7 +3,8 @@
 :class:`LiveClassifier` is a document callback (subscribe it to a RunEngine, a
 0MQ ``RemoteDispatcher`` or a replayed run). It only queues documents; a worker
 thread routes them per run (an event-model ``RunRouter``), loads externally stored
-frames, classifies queued frames in batches through
+frames (Resource/Datum through event-model's Filler; StreamResource/StreamDatum from
+the detector's HDF5 file as each StreamDatum arrives), classifies queued frames in batches through
 :func:`xicam_gisaxs_cnn.frames.classify_frames` and emits a derived analysis run,
 composed with ``event_model.compose_run``; a second thread hands those documents,
 in order, to an injected ``output(name, doc)`` callable (a TiledWriter in use,
@@ -11,6 +12,7 @@ in order, to an injected ``output(name, doc)`` callable (a TiledWriter in use,
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -23,6 +25,7 @@ from event_model import DocumentRouter, Filler, RunRouter, compose_run, unpack_d
 from ..classes import CLASS_NAMES
 from ..frames import DetectorGeometry, classify_frames, geometry_from_mapping
 from ..frames.resample import BeamStop
+from .stream_frames import StreamFrameSource
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +35,13 @@ GEOMETRY_KEY = "gisaxs_geometry"
 ANALYSIS_STREAM = "primary"
 """Stream name of the analysis run's events."""
 
+PROBABILITY_KEYS: tuple[str, ...] = tuple(f"probability_{name}" for name in CLASS_NAMES)
+"""Analysis-event keys of the class probabilities, in ``CLASS_NAMES`` order (one scalar column each:
+a table append per batch, where a (7,) array field would cost an array write per batch too)."""
+
 ANALYSIS_DATA_KEYS: dict[str, dict[str, Any]] = {
     "label": {"dtype": "string", "shape": []},
-    "probabilities": {"dtype": "array", "shape": [len(CLASS_NAMES)], "dtype_numpy": "<f8"},
+    **{key: {"dtype": "number", "shape": []} for key in PROBABILITY_KEYS},
     "ood_score": {"dtype": "number", "shape": []},
     "ood_flag": {"dtype": "boolean", "shape": []},
     "valid_fraction": {"dtype": "number", "shape": []},
@@ -43,6 +50,9 @@ ANALYSIS_DATA_KEYS: dict[str, dict[str, Any]] = {
     "error": {"dtype": "string", "shape": []},
 }
 """Per-event data of an analysis run ("" label and NaN numbers with a non-empty ``error`` for a failed frame)."""
+
+STREAMED = "STREAM:"
+"""``external`` value of a data key whose frames arrive by StreamResource/StreamDatum, not in events."""
 
 FILL_RETRY_S: list[float] = [0.01, 0.05, 0.1, 0.25, 0.5]
 """Waits, s, before retrying to load an external frame (a detector may still be writing it)."""
@@ -200,6 +210,16 @@ class LiveClassifier:
                 self._outbox.task_done()
 
 
+@dataclasses.dataclass(frozen=True)
+class _PendingFrame:
+    """A raw frame waiting for classification: its ``seq_num``, arrival ``time`` (s), field and how to load it."""
+
+    seq_num: int
+    time: float
+    field: str
+    load: Callable[[], np.ndarray]
+
+
 class _RunClassifier(DocumentRouter):
     """The documents of one raw run -> its analysis run."""
 
@@ -210,7 +230,9 @@ class _RunClassifier(DocumentRouter):
         self.geometry, self.geometry_problem = _run_geometry(start, live.geometry)
         self.filler: Filler | None = None
         self.fields: dict[str, str] = {}  # raw descriptor uid -> image field
-        self.pending: list[dict] = []
+        self.streamed: set[str] = set()  # descriptor uids whose image field arrives by StreamDatum
+        self.stream_sources: dict[str, StreamFrameSource] = {}  # StreamResource uid -> its frames
+        self.pending: list[_PendingFrame] = []
         self.bundle = None
         self.descriptor_bundle = None
         self.done = 0  # analysis events emitted
@@ -228,6 +250,8 @@ class _RunClassifier(DocumentRouter):
         if field is None:
             return
         self.fields[doc["uid"]] = field
+        if doc["data_keys"][field].get("external") == STREAMED:
+            self.streamed.add(doc["uid"])
         if self.bundle is None:
             self._start_analysis(field)
 
@@ -241,12 +265,32 @@ class _RunClassifier(DocumentRouter):
         for datum in unpack_datum_page(doc):
             self.datum(datum)
 
+    def stream_resource(self, doc):
+        self.stream_sources[doc["uid"]] = StreamFrameSource(doc, retry_s=FILL_RETRY_S)
+
+    def stream_datum(self, doc):
+        descriptor = doc["descriptor"]
+        source = self.stream_sources.get(doc["stream_resource"])
+        if descriptor not in self.streamed or source is None or source.resource.get("data_key") != self.fields[descriptor]:
+            return
+        indices = range(doc["indices"]["start"], doc["indices"]["stop"])
+        seq_nums = range(doc["seq_nums"]["start"], doc["seq_nums"]["stop"])
+        if len(seq_nums) != len(indices):  # frames not tied to events (seq_nums 0..0): number them from 1
+            seq_nums = range(indices.start + 1, indices.stop + 1)
+        now = time.time()
+        for index, seq_num in zip(indices, seq_nums):
+            self._queue_frame(_PendingFrame(seq_num, now, self.fields[descriptor], lambda index=index: source.frame(index)))
+
     def event(self, doc):
-        if doc["descriptor"] in self.fields:
-            self.live.counts["raw_events"] += 1
-            self.pending.append(doc)
-            if len(self.pending) >= self.live.batch_size:
-                self.flush()
+        if doc["descriptor"] in self.fields and doc["descriptor"] not in self.streamed:
+            self._queue_frame(_PendingFrame(doc["seq_num"], doc["time"], self.fields[doc["descriptor"]],
+                                            lambda: self._frame(doc)))
+
+    def _queue_frame(self, frame: _PendingFrame) -> None:
+        self.live.counts["raw_events"] += 1
+        self.pending.append(frame)
+        if len(self.pending) >= self.live.batch_size:
+            self.flush()
 
     def event_page(self, doc):
         for event in unpack_event_page(doc):
@@ -261,6 +305,8 @@ class _RunClassifier(DocumentRouter):
             ))
         if self.filler is not None:
             self.filler.close()
+        for source in self.stream_sources.values():
+            source.close()
 
     def _start_analysis(self, field: str) -> None:
         classifier = self.live.classifier
@@ -285,40 +331,41 @@ class _RunClassifier(DocumentRouter):
         """Classify the pending events in one batch and emit one analysis event for each."""
         if not self.pending:
             return
-        events, self.pending = self.pending, []
+        pending, self.pending = self.pending, []
         frames, problems = [], []
-        for event in events:
+        for frame in pending:
             try:
-                frames.append(self._frame(event))
+                frames.append(frame.load())
                 problems.append(self.geometry_problem)
             except Exception as error:  # a frame that cannot be loaded becomes an error record
                 frames.append(None)
                 cause = error.__cause__ or error  # the Filler wraps the handler's error
-                problems.append(f"cannot load frame {self.fields[event['descriptor']]!r}: {cause}")
+                problems.append(f"cannot load frame {frame.field!r}: {cause}")
         good = [i for i, problem in enumerate(problems) if not problem]
         results = {}
         if good:
             try:
                 batch = classify_frames(
                     [frames[i] for i in good], classifier=self.live.classifier, geometry=self.geometry,
-                    sources=[f"{self.raw_start['uid']}:{events[i]['seq_num']}" for i in good],
+                    sources=[f"{self.raw_start['uid']}:{pending[i].seq_num}" for i in good],
                     window_scale=self.live.window_scale, beam_stop_px=self.live.beam_stop_px,
                 )
                 results = dict(zip(good, batch))
             except Exception as error:  # the model failing must still give one record per event
                 logger.exception("classification failed")
                 problems = [problem or f"classification failed: {error}" for problem in problems]
-        for index, event in enumerate(events):
+        for index, frame in enumerate(pending):
             result = results.get(index)
             problem = result.error if result is not None else problems[index]
+            probabilities = np.full(len(CLASS_NAMES), np.nan) if problem else np.asarray(result.probabilities, float)
             data = {
                 "label": "" if problem else result.label,
-                "probabilities": np.full(len(CLASS_NAMES), np.nan) if problem else np.asarray(result.probabilities, float),
+                **{key: float(value) for key, value in zip(PROBABILITY_KEYS, probabilities)},
                 "ood_score": float("nan") if problem else float(result.ood_score),
                 "ood_flag": False if problem else bool(result.ood_flag),
                 "valid_fraction": 0.0 if problem else float(result.valid_fraction),
-                "raw_seq_num": int(event["seq_num"]),
-                "raw_time": float(event["time"]),
+                "raw_seq_num": int(frame.seq_num),
+                "raw_time": float(frame.time),
                 "error": problem or "",
             }
             now = time.time()
