@@ -10,6 +10,7 @@ from xicam_gisaxs_cnn.canonical import qy_nm, qz_nm
 from xicam_gisaxs_cnn.frames import (
     DetectorGeometry, canonical_axes_nm, canonical_frame, pixel_from_q, resample, resampling_plan,
 )
+from xicam_gisaxs_cnn.frames.detectors import PILATUS_1M as PILATUS_1M_LAYOUT
 from xicam_gisaxs_cnn.physics import wavenumber_nm
 
 PILATUS_1M = (1043, 981)
@@ -101,21 +102,39 @@ def test_resampling_preserves_a_uniform_intensity_and_masks_nan_pixels():
     assert np.isfinite(image).all()
 
 
-def test_zeros_count_as_gaps_unless_told_otherwise():
-    frame = np.full(PILATUS_1M, 3.0)
-    frame[:, 487:494] = 0
+def test_known_pilatus_gaps_are_masked_from_the_layout_whatever_they_hold():
+    frame = np.full(PILATUS_1M, 3.0)  # gaps reading 3 like live pixels: still masked by the layout
     plan = resampling_plan(PILATUS_1M, geometry=GEOMETRY)
-    _, masked = plan.apply(frame)
-    _, kept = plan.apply(frame, zero_is_gap=False)
-    assert kept.sum() > masked.sum()
+    gaps = PILATUS_1M_LAYOUT.gap_mask().ravel()
+    assert not gaps[plan.pixels].any()
+    odd = resampling_plan((1043, 980), geometry=GEOMETRY)  # no known layout: every pixel may be used
+    assert np.isin(np.flatnonzero(gaps[:1043 * 980]), odd.pixels).any()
+
+
+def test_zeros_are_gaps_in_a_bright_frame_and_counts_in_a_weak_one():
+    plan = resampling_plan(PILATUS_1M, geometry=GEOMETRY)
+    bright = np.full(PILATUS_1M, 300.0)
+    bright[:, 440:460] = 0  # a dead strip beside the beam centre (x = 480 px)
+    _, auto = plan.apply(bright)
+    _, forced = plan.apply(bright, zero_is_gap=False)
+    assert auto.sum() < forced.sum()  # the dead strip is masked
+    weak = np.random.default_rng(0).poisson(0.05, PILATUS_1M).astype(np.int32)  # 95% of pixels count 0
+    image, mask = plan.apply(weak)
+    assert mask.mean() > 0.5 and 0.02 < image[mask].mean() < 0.08
+    np.testing.assert_array_equal(mask, plan.apply(weak, zero_is_gap=False)[1])
+    weak[0, 0] = -1  # a detector marking something negative: its zeros are counts
+    assert plan.apply(weak)[1].sum() == mask.sum()
+    _, all_masked = plan.apply(weak, zero_is_gap=True)
+    assert all_masked.mean() < 0.05
 
 
 def test_coarse_pixels_fill_every_cell_of_the_detector_footprint():
     geometry = DetectorGeometry(energy_kev=10.0, distance_mm=250.0, pixel_size_mm=(0.172, 0.172),
                                 beam_centre_px=(490.0, 1000.0), incidence_angle_deg=0.2)
-    plan = resampling_plan(PILATUS_1M, geometry=geometry)
+    monolithic = (1040, 980)  # no module gaps
+    plan = resampling_plan(monolithic, geometry=geometry)
     assert (plan.cell_pixels == 0).sum() > 1000  # pixels coarser than the grid leave cells without a pixel centre
-    image, mask = plan.apply(np.full(PILATUS_1M, 5.0))
+    image, mask = plan.apply(np.full(monolithic, 5.0))
     horizon_row = int(np.searchsorted(-qz_nm(), -wavenumber_nm(10.0) * math.sin(math.radians(0.2))))
     assert mask[:horizon_row - 1].all()
     np.testing.assert_allclose(image[mask], 5.0)

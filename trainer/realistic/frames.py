@@ -41,6 +41,7 @@ import torch
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES, class_index
 from xicam_gisaxs_cnn.frames import DetectorGeometry, exit_angles_deg, pixel_q_nm, write_frames
+from xicam_gisaxs_cnn.frames.detectors import PILATUS_1M, PILATUS_2M, DetectorLayout
 from xicam_gisaxs_cnn.frames.scale import REFERENCE_PEAK_NM
 from xicam_gisaxs_cnn.physics import silicon_refractive_index, wavenumber_nm
 
@@ -58,53 +59,6 @@ BAD_PIXEL_VALUE: int = -2
 LATTICE_RANGE_NM: tuple[float, float] = (10.0, 150.0)
 """Nearest-neighbour distances of real nanoparticle superlattices, nm."""
 
-
-@dataclasses.dataclass(frozen=True)
-class DetectorLayout:
-    """A pixel detector built of modules separated by insensitive gaps.
-
-    Parameters
-    ----------
-    name : str
-        Human-readable name.
-    shape : tuple of int
-        (rows, columns), px.
-    pixel_size_mm : float
-        Square pixel pitch, mm.
-    module_px : tuple of int
-        Sensitive module size (columns, rows), px.
-    gap_px : tuple of int
-        Gap between modules (columns, rows), px; 0 for a monolithic detector.
-    """
-
-    name: str
-    shape: tuple[int, int]
-    pixel_size_mm: float = 0.172
-    module_px: tuple[int, int] = (487, 195)
-    gap_px: tuple[int, int] = (7, 17)
-
-    def __post_init__(self) -> None:
-        if len(self.shape) != 2 or min(self.shape) < 8:
-            raise ValueError(f"shape must be (rows, columns) of at least 8 px each, got {self.shape}")
-        if not self.pixel_size_mm > 0:
-            raise ValueError(f"pixel_size_mm must be > 0, got {self.pixel_size_mm}")
-        if min(self.module_px) < 1 or min(self.gap_px) < 0:
-            raise ValueError(f"module_px must be >= 1 and gap_px >= 0, got {self.module_px} and {self.gap_px}")
-
-    def gap_mask(self) -> np.ndarray:
-        """Boolean (rows, columns), True in the gaps between modules."""
-        rows, columns = self.shape
-        (module_x, module_y), (gap_x, gap_y) = self.module_px, self.gap_px
-        in_gap_row = np.arange(rows) % (module_y + gap_y) >= module_y
-        in_gap_column = np.arange(columns) % (module_x + gap_x) >= module_x
-        return in_gap_row[:, None] | in_gap_column[None, :]
-
-
-PILATUS_1M = DetectorLayout("Pilatus 1M", (1043, 981))
-"""5 x 2 modules of 487 x 195 px, gaps 7 px (vertical bands) and 17 px (horizontal bands)."""
-
-PILATUS_2M = DetectorLayout("Pilatus 2M", (1679, 1475))
-"""8 x 3 modules of 487 x 195 px."""
 
 SMALL_DETECTOR = DetectorLayout("small test detector", (256, 240), module_px=(116, 60), gap_px=(8, 5))
 """A quick 256 x 240 px detector with Pilatus-like gaps, for tests."""

@@ -16,11 +16,18 @@ import numpy as np
 import scipy.sparse
 
 from ..canonical import IMAGE_SIZE, QY_RANGE_NM, QZ_RANGE_NM
+from .detectors import layout_for_shape
 from .geometry import DetectorGeometry
 from .qmap import exit_angles_deg, pixel_from_q, pixel_q_nm
 
 BeamStop = tuple[int, int, int, int]
 """A beam-stop rectangle ``(x_min, x_max, y_min, y_max)`` in px, bounds included."""
+
+ZEROS_AS_GAPS_BELOW: float = 0.1
+"""With ``zero_is_gap=None`` (auto), zero pixels are gaps only if fewer than this fraction of the
+window's pixels read 0 and none is negative: in a well-exposed frame a 0 can only be a gap or a
+dead pixel, while a weak frame holds many genuine zero-count pixels and a detector that marks
+its gaps with negative values leaves its zeros as counts."""
 
 
 def canonical_axes_nm(window_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +74,7 @@ class ResamplingPlan:
     nearest: np.ndarray
     min_valid_fraction: float
 
-    def apply(self, frames: np.ndarray, *, zero_is_gap: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def apply(self, frames: np.ndarray, *, zero_is_gap: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Resample one frame (rows, columns) or a batch (N, rows, columns).
 
         Parameters
@@ -75,8 +82,9 @@ class ResamplingPlan:
         frames : numpy.ndarray
             Detector counts. Non-finite and negative pixels (Pilatus gaps hold -1/-2)
             are masked, and zeros too when ``zero_is_gap``.
-        zero_is_gap : bool
-            Treat pixels that read exactly 0 as gaps (keyword-only).
+        zero_is_gap : bool or None
+            Treat pixels that read exactly 0 as gaps (True) or as counts (False);
+            None (default) decides per frame, see :data:`ZEROS_AS_GAPS_BELOW` (keyword-only).
 
         Returns
         -------
@@ -101,7 +109,10 @@ class ResamplingPlan:
         return (image[0], mask[0]) if single else (image, mask)
 
     def _apply_one(self, flat: np.ndarray, zero_is_gap: bool) -> tuple[np.ndarray, np.ndarray]:
-        values, valid = _valid_values(flat[self.pixels], zero_is_gap)
+        window = flat[self.pixels]
+        if zero_is_gap is None:
+            zero_is_gap = not (window < 0).any() and np.count_nonzero(window == 0) < ZEROS_AS_GAPS_BELOW * window.size
+        values, valid = _valid_values(window, zero_is_gap)
         sums, counts = (self.binning @ np.stack([values, valid.astype(np.float32)], axis=1)).T
         enough = (counts > 0) & (counts >= self.min_valid_fraction * self.cell_pixels)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -141,7 +152,8 @@ def resampling_plan(
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px, bounds included; masked.
     pixel_valid : numpy.ndarray, optional
-        Boolean user mask of ``shape``, True where a pixel may be used.
+        Boolean user mask of ``shape``, True where a pixel may be used. Frames of a known
+        detector layout (:mod:`.detectors`: Pilatus 1M and 2M) lose their module gaps too.
     min_valid_fraction : float
         Fraction of a cell's pixels that must hold data for the cell to count, in (0, 1].
 
@@ -154,7 +166,8 @@ def resampling_plan(
     scale = _check_window_scale(window_scale)
     if not 0 < min_valid_fraction <= 1:
         raise ValueError(f"min_valid_fraction must be in (0, 1], got {min_valid_fraction}")
-    usable = np.ones(shape, dtype=bool)
+    layout = layout_for_shape(shape)
+    usable = np.ones(shape, dtype=bool) if layout is None else ~layout.gap_mask()
     if pixel_valid is not None:
         pixel_valid = np.asarray(pixel_valid)
         if pixel_valid.shape != shape or pixel_valid.dtype != bool:
@@ -189,7 +202,7 @@ def resample(
     window_scale: float = 1.0,
     beam_stop_px: BeamStop | None = None,
     pixel_valid: np.ndarray | None = None,
-    zero_is_gap: bool = True,
+    zero_is_gap: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Resample one detector frame onto the canonical grid: ``(image, mask)``, each (125, 125).
 
