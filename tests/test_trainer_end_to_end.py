@@ -62,6 +62,8 @@ def test_init_fine_tunes_a_bundle_with_a_fresh_schedule(trained, tmp_path):
     tuned = main(get_args_parser().parse_args([*TINY, "--epochs", "1", "--init", str(bundle), "--output", str(tmp_path / "tuned")]))
     manifest = json.loads((tuned / "manifest.json").read_text())
     assert manifest["training"]["args"]["init"] == str(bundle) and len(manifest["training"]["log"]) == 1
+    initial = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["training"]["init"] == {"name": "tiny", "sha256": initial["sha256"], "training": initial["training"]}
     before = dict(load_model(bundle).model.named_parameters())
     after = dict(load_model(tuned).model.named_parameters())
     change = max(float((before[key] - after[key]).detach().abs().max()) for key in before)

@@ -159,14 +159,18 @@ def bundle_directory(args) -> Path:
     return user_model_dir() / args.name
 
 
-def initial_model(args) -> torch.nn.Module:
-    """A fresh ``--arch`` model, or the weights of the ``--init`` bundle (whose architecture must be ``--arch``)."""
+def initial_model(args) -> tuple[torch.nn.Module, dict | None]:
+    """A fresh ``--arch`` model, or the weights of the ``--init`` bundle (whose architecture must be ``--arch``).
+
+    Also returns the provenance of the ``--init`` bundle (name, sha256, its training record), or None.
+    """
     if not args.init:
-        return build_model(args.arch)
+        return build_model(args.arch), None
     bundle = load_bundle(resolve_bundle(args.init))
-    if bundle.manifest["architecture"] != args.arch:
-        raise ValueError(f"--init {args.init} holds a {bundle.manifest['architecture']} model, but --arch is {args.arch}")
-    return bundle.model.train()
+    manifest = bundle.manifest
+    if manifest["architecture"] != args.arch:
+        raise ValueError(f"--init {args.init} holds a {manifest['architecture']} model, but --arch is {args.arch}")
+    return bundle.model.train(), {"name": manifest["name"], "sha256": manifest["sha256"], "training": manifest.get("training")}
 
 
 def main(args) -> Path:
@@ -184,7 +188,8 @@ def main(args) -> Path:
     )
     output = bundle_directory(args)
     checkpoints = Path(args.checkpoint_dir) if args.checkpoint_dir else output.with_name(output.name + ".checkpoints")
-    model = initial_model(args).to(device)
+    model, initial = initial_model(args)
+    model = model.to(device)
     training_model = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = args.epochs * math.ceil(len(sources.train) / world_size)
@@ -230,7 +235,7 @@ def main(args) -> Path:
     save_bundle(
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, temperature=temperature, ood=ood,
         training={"data": sources.description, "degradation": degradation.spec, "randomise": args.randomise, "args": recorded_arguments(args), "log": log,
-                  "world_size": world_size, "seconds": round(time.perf_counter() - started, 1)},
+                  "world_size": world_size, "seconds": round(time.perf_counter() - started, 1), "init": initial},
         metrics={"validation_accuracy": validation["accuracy"], "temperature": temperature},
     )
     if world_size > 1:
