@@ -8,7 +8,7 @@ import torch
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.models import (
-    ARCHITECTURES, BundleError, OodStatistics, build_model, list_models, load_model, save_bundle, user_model_dir,
+    ARCHITECTURES, BundleError, NearestNeighbourOod, OodStatistics, build_model, list_models, load_model, save_bundle, user_model_dir,
 )
 
 
@@ -132,3 +132,19 @@ def test_high_pass_channel_isolates_a_peak_from_a_smooth_background():
     assert np.unravel_index(np.abs(high_pass).argmax(), high_pass.shape) == (60, 40)
     assert np.abs(high_pass[:, 80:]).max() < 0.05 * high_pass[60, 40]  # the smooth part is (nearly) gone, edges included
     assert channels[MASK_CHANNEL].all()
+
+
+def test_nearest_neighbour_ood_round_trips_through_a_bundle_and_scores_cosine_distance(tmp_path):
+    model = build_model("compact")
+    references = torch.eye(model.fc.in_features)[:50]  # unit vectors e_0 ... e_49
+    directory = save_bundle(model, tmp_path / "knn", ood=NearestNeighbourOod(references, 1, threshold=0.25))
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["ood"] == {"method": "knn-cosine", "threshold": 0.25, "k": 1, "references": 50}
+    loaded = load_model(directory).bundle.ood
+    assert isinstance(loaded, NearestNeighbourOod) and loaded.k == 1 and torch.equal(loaded.references, references)
+    probes = torch.stack([3.0 * references[0], references[0] + references[1], torch.eye(model.fc.in_features)[60]])
+    np.testing.assert_allclose(loaded.score(probes).numpy(), [0.0, 1 - 2**-0.5, 1.0], atol=1e-6)
+    manifest["ood"]["method"] = "magic"
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="unknown OOD method 'magic'"):
+        load_model(directory)

@@ -12,7 +12,7 @@ from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.cli import build_parser, main
 from xicam_gisaxs_cnn.frames.scale import SCALE_RANGE
 from xicam_gisaxs_cnn.models import build_model, load_model, save_bundle
-from xicam_gisaxs_cnn_trainer.calibration import fit_ood_statistics
+from xicam_gisaxs_cnn_trainer.calibration import fit_nearest_neighbour_ood
 from xicam_gisaxs_cnn_trainer.evaluation.report import markdown_report, simulate_test_set
 from xicam_gisaxs_cnn_trainer.realistic.evaluate import LATTICE_CONSTANTS_NM, OOD_FILMS
 
@@ -29,11 +29,11 @@ def _strict_json(text: str) -> dict:
 
 
 def _untrained_bundle_with_ood_statistics(directory):
-    """An untrained compact model whose bundle holds Mahalanobis statistics of its embeddings of 14 simulations."""
+    """An untrained compact model whose bundle holds nearest-neighbour OOD references: its embeddings of 14 simulations."""
     model = build_model("compact")
     patterns = simulate_test_set(2, seed=1)
     embeddings = torch.from_numpy(load_model(save_bundle(model, directory)).predict(patterns.images[:, 0].numpy()).embeddings)
-    return save_bundle(model, directory, ood=fit_ood_statistics(embeddings, patterns.labels, embeddings))
+    return save_bundle(model, directory, ood=fit_nearest_neighbour_ood(embeddings, embeddings))
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ def test_training_writes_a_bundle_the_plugin_finds_by_name(trained, monkeypatch)
     manifest = classifier.manifest
     assert manifest["architecture"] == "compact" and manifest["training"]["degradation"] == "mixture"
     assert [entry["epoch"] for entry in manifest["training"]["log"]] == [0, 1]
-    assert manifest["ood"]["method"] == "mahalanobis" and manifest["temperature"] > 0
+    assert manifest["ood"]["method"] == "knn-cosine" and manifest["ood"]["references"] == 28  # 2 batches of 14
+    assert manifest["temperature"] > 0
     prediction = classifier.predict(np.random.default_rng(0).random((3, 125, 125)))
     assert np.isfinite(prediction.ood_scores).all() and prediction.probabilities.shape == (3, 7)
     assert not (bundle / "checkpoint.pt").exists() and (user_dir / "tiny.checkpoints" / "checkpoint.pt").exists()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from xicam_gisaxs_cnn import degrade
-from xicam_gisaxs_cnn_trainer.calibration import fit_ood_statistics, fit_temperature
+from xicam_gisaxs_cnn_trainer.calibration import fit_nearest_neighbour_ood, fit_temperature
 from xicam_gisaxs_cnn_trainer.degradation import Degradation
 from xicam_gisaxs_cnn_trainer.evaluation.metrics import (
     confusion_matrix, detection_rate_at_false_alarm, explained_variance_ratio, reliability,
@@ -43,16 +43,20 @@ def test_temperature_fit_recovers_the_temperature_of_the_data():
     assert fit_temperature(true_logits * 2.5, labels) == pytest.approx(2.5, rel=0.1)
 
 
-def test_ood_threshold_flags_five_percent_of_validation_and_far_points():
+def test_nearest_neighbour_ood_flags_five_percent_of_validation_and_far_points():
     generator = torch.Generator().manual_seed(0)
     labels = torch.arange(7).repeat(300)
     centres = 10 * torch.randn(7, 16, generator=generator)
     train = centres[labels] + torch.randn(labels.numel(), 16, generator=generator)
     validation = centres[labels] + torch.randn(labels.numel(), 16, generator=generator)
-    statistics = fit_ood_statistics(train, labels, validation)
-    assert float((statistics.score(validation) > statistics.threshold).float().mean()) == pytest.approx(0.05, abs=0.005)
-    far = 50 + torch.randn(100, 16, generator=generator)
-    assert bool((statistics.score(far) > statistics.threshold).all())
+    ood = fit_nearest_neighbour_ood(train, validation, k=2, max_references=1000)
+    assert ood.references.shape == (1000, 16)
+    np.testing.assert_allclose(ood.references.norm(dim=1).numpy(), 1.0, atol=1e-5)
+    assert float((ood.score(validation) > ood.threshold).float().mean()) == pytest.approx(0.05, abs=0.005)
+    between = (centres[0] + centres[1]) / 2 + torch.randn(100, 16, generator=generator)  # directions no class takes
+    assert float((ood.score(between) > ood.threshold).float().mean()) > 0.9
+    with pytest.raises(ValueError, match="k must be in 1..1000, got 0"):
+        fit_nearest_neighbour_ood(train, validation, k=0, max_references=1000)
 
 
 def test_confusion_matrix_follows_the_paper_definition():

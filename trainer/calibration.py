@@ -3,11 +3,19 @@ from __future__ import annotations
 
 import torch
 
-from xicam_gisaxs_cnn.classes import NUM_CLASSES
-from xicam_gisaxs_cnn.models import OodStatistics
+from xicam_gisaxs_cnn.models import NearestNeighbourOod
 
 OOD_FALSE_ALARM_RATE: float = 0.05
 """Fraction of in-distribution validation frames flagged out-of-distribution by the threshold."""
+
+NEAREST_NEIGHBOUR_K: int = 2
+"""The OOD score is the cosine distance to the k-th nearest training embedding. Measured on the
+shipped default (2026-11-25): with 700 references, detection at 5% false alarms of disordered,
+empty, noise and ring patterns was 27/44/41/50% at k = 2, 27/36/33/47% at k = 6, 10/17/13/23% at
+k = 21, against 0/0/0/4% for the Mahalanobis distance to the class means."""
+
+MAX_OOD_REFERENCES: int = 2000
+"""Clean training embeddings kept in a bundle for the OOD score (2000 x 128 float32: 1 MB)."""
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -25,28 +33,24 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(log_temperature.detach().exp().clamp(0.05, 20.0))
 
 
-def fit_ood_statistics(
-    train_embeddings: torch.Tensor,
-    train_labels: torch.Tensor,
+def fit_nearest_neighbour_ood(
+    reference_embeddings: torch.Tensor,
     validation_embeddings: torch.Tensor,
     *,
-    shrinkage: float = 1e-3,
-) -> OodStatistics:
-    """Class means and shared precision of the training embeddings (Lee et al. 2018).
+    k: int = NEAREST_NEIGHBOUR_K,
+    max_references: int = MAX_OOD_REFERENCES,
+    seed: int = 0,
+) -> NearestNeighbourOod:
+    """Deep nearest-neighbour OOD score from clean training embeddings (Sun et al. 2022).
 
-    The threshold is the (1 - 5%) quantile of the validation scores, so 5% of
-    in-distribution frames are false alarms.
+    At most ``max_references`` of ``reference_embeddings`` (N, D), drawn at random with
+    ``seed``, are kept, unit-normalised; the threshold is the (1 - 5%) quantile of the
+    validation scores, so 5% of in-distribution frames are false alarms.
     """
-    embeddings = train_embeddings.double()
-    means = torch.stack([
-        embeddings[train_labels == index].mean(dim=0) if bool((train_labels == index).any())
-        else embeddings.mean(dim=0)
-        for index in range(NUM_CLASSES)
-    ])
-    centred = embeddings - means[train_labels]
-    covariance = centred.T @ centred / max(1, embeddings.shape[0] - 1)
-    covariance += shrinkage * covariance.diagonal().mean().clamp_min(1e-12) * torch.eye(covariance.shape[0], dtype=covariance.dtype)
-    statistics = OodStatistics(means.float(), torch.linalg.inv(covariance).float(), threshold=0.0)
-    scores = statistics.score(validation_embeddings.float())
-    statistics.threshold = float(torch.quantile(scores, 1.0 - OOD_FALSE_ALARM_RATE))
-    return statistics
+    if not 1 <= k <= min(max_references, reference_embeddings.shape[0]):
+        raise ValueError(f"k must be in 1..{min(max_references, reference_embeddings.shape[0])}, got {k}")
+    chosen = torch.randperm(reference_embeddings.shape[0], generator=torch.Generator().manual_seed(seed))[:max_references]
+    references = torch.nn.functional.normalize(reference_embeddings[chosen].float(), dim=1)
+    ood = NearestNeighbourOod(references, int(k), threshold=0.0)
+    ood.threshold = float(torch.quantile(ood.score(validation_embeddings), 1.0 - OOD_FALSE_ALARM_RATE))
+    return ood

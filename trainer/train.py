@@ -27,7 +27,7 @@ from tqdm import tqdm
 from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, load_bundle, resolve_bundle, save_bundle, user_model_dir
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
-from .calibration import fit_ood_statistics, fit_temperature
+from .calibration import fit_nearest_neighbour_ood, fit_temperature
 from .degradation import Degradation
 from .realistic.randomise import Randomiser
 from .simulation import SimulationConfig
@@ -231,7 +231,7 @@ def main(args) -> Path:
     reference = evaluate(model, batches(sources.train), Degradation("clean"), device=device, generator=generator,
                          randomiser=randomiser)
     temperature = fit_temperature(validation["logits"], validation["labels"])
-    ood = fit_ood_statistics(reference["embeddings"], reference["labels"], validation["embeddings"])
+    ood = fit_nearest_neighbour_ood(reference["embeddings"], validation["embeddings"], seed=args.seed)
     save_bundle(
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, temperature=temperature, ood=ood,
         training={"data": sources.description, "degradation": degradation.spec, "randomise": args.randomise, "args": recorded_arguments(args), "log": log,

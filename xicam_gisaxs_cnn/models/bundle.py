@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -27,6 +27,7 @@ WEIGHTS_FILE: str = "model.safetensors"
 MANIFEST_FILE: str = "manifest.json"
 OOD_MEANS_KEY: str = "ood.class_means"
 OOD_PRECISION_KEY: str = "ood.precision"
+OOD_REFERENCES_KEY: str = "ood.references"
 
 
 class BundleError(ValueError):
@@ -49,6 +50,11 @@ class OodStatistics:
     class_means: torch.Tensor
     precision: torch.Tensor
     threshold: float
+    method: ClassVar[str] = "mahalanobis"
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """What the bundle's weights file stores."""
+        return {OOD_MEANS_KEY: self.class_means, OOD_PRECISION_KEY: self.precision}
 
     def score(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Minimum over classes of the squared Mahalanobis distance, divided by D (about 1 in distribution)."""
@@ -58,13 +64,43 @@ class OodStatistics:
 
 
 @dataclass
+class NearestNeighbourOod:
+    """Deep nearest-neighbour out-of-distribution score (Sun et al., ICML 2022).
+
+    The score of an embedding is its cosine distance (1 - cosine similarity) to the
+    ``k``-th nearest of ``references`` (M, D), unit-norm embeddings of clean training
+    patterns; ``threshold`` flags 5% of in-distribution frames. Unlike distances to
+    class means, it needs no Gaussian model of each class.
+    """
+
+    references: torch.Tensor
+    k: int
+    threshold: float
+    method: ClassVar[str] = "knn-cosine"
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """What the bundle's weights file stores."""
+        return {OOD_REFERENCES_KEY: self.references}
+
+    def score(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Cosine distance of each embedding (N, D) to its ``k``-th nearest reference, in [0, 2]."""
+        unit = torch.nn.functional.normalize(embeddings.float(), dim=1)
+        distance = 1.0 - unit @ self.references.to(unit.dtype).T
+        return distance.kthvalue(self.k, dim=1).values
+
+
+OodScore = OodStatistics | NearestNeighbourOod
+"""Either out-of-distribution score a bundle may carry."""
+
+
+@dataclass
 class Bundle:
     """A loaded bundle: the model in eval mode, its manifest and where it came from."""
 
     model: EmbeddingClassifier
     manifest: dict[str, Any]
     path: Path
-    ood: OodStatistics | None = None
+    ood: OodScore | None = None
 
     @property
     def name(self) -> str:
@@ -92,7 +128,7 @@ def save_bundle(
     architecture: str | None = None,
     architecture_kwargs: dict[str, Any] | None = None,
     temperature: float = 1.0,
-    ood: OodStatistics | None = None,
+    ood: OodScore | None = None,
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> Path:
@@ -113,8 +149,7 @@ def save_bundle(
         raise BundleError(f"temperature must be > 0, got {temperature}")
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     if ood is not None:
-        tensors[OOD_MEANS_KEY] = ood.class_means.detach().cpu().float().contiguous()
-        tensors[OOD_PRECISION_KEY] = ood.precision.detach().cpu().float().contiguous()
+        tensors.update({key: value.detach().cpu().float().contiguous() for key, value in ood.tensors().items()})
     weights = directory / WEIGHTS_FILE
     save_file(tensors, str(weights))
     manifest = {
@@ -126,7 +161,7 @@ def save_bundle(
         "canonical_grid": canonical_grid_record(),
         "preprocessing": PREPROCESSING,
         "temperature": float(temperature),
-        "ood": None if ood is None else {"method": "mahalanobis", "threshold": float(ood.threshold)},
+        "ood": None if ood is None else _ood_record(ood),
         "training": training or {},
         "metrics": metrics or {},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -134,6 +169,23 @@ def save_bundle(
     }
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return directory
+
+
+def _ood_record(ood: OodScore) -> dict[str, Any]:
+    record = {"method": ood.method, "threshold": float(ood.threshold)}
+    if isinstance(ood, NearestNeighbourOod):
+        record.update(k=int(ood.k), references=int(ood.references.shape[0]))
+    return record
+
+
+def _load_ood(record: dict[str, Any], tensors: dict[str, torch.Tensor], directory: Path) -> OodScore:
+    """The OOD score a manifest's ``ood`` record names, taking its tensors out of ``tensors``."""
+    method = record.get("method")
+    if method == NearestNeighbourOod.method:
+        return NearestNeighbourOod(tensors.pop(OOD_REFERENCES_KEY), int(record["k"]), record["threshold"])
+    if method == OodStatistics.method:
+        return OodStatistics(tensors.pop(OOD_MEANS_KEY), tensors.pop(OOD_PRECISION_KEY), record["threshold"])
+    raise BundleError(f"bundle {directory}: unknown OOD method {method!r} (expected knn-cosine or mahalanobis)")
 
 
 def _check_contract(manifest: dict[str, Any], path: Path) -> None:
@@ -167,7 +219,7 @@ def load_bundle(directory: str | Path) -> Bundle:
     tensors = load_file(str(weights))
     ood = None
     if manifest.get("ood"):
-        ood = OodStatistics(tensors.pop(OOD_MEANS_KEY), tensors.pop(OOD_PRECISION_KEY), manifest["ood"]["threshold"])
+        ood = _load_ood(manifest["ood"], tensors, directory)
     model = build_model(manifest["architecture"], **manifest.get("architecture_kwargs", {}))
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
