@@ -108,7 +108,7 @@ class ResamplingPlan:
         mask = masks.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
         return (image[0], mask[0]) if single else (image, mask)
 
-    def _apply_one(self, flat: np.ndarray, zero_is_gap: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _apply_one(self, flat: np.ndarray, zero_is_gap: bool | None) -> tuple[np.ndarray, np.ndarray]:
         window = flat[self.pixels]
         if zero_is_gap is None:
             zero_is_gap = not (window < 0).any() and np.count_nonzero(window == 0) < ZEROS_AS_GAPS_BELOW * window.size
