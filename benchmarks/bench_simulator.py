@@ -91,7 +91,7 @@ def sampled_grains(per_class: int, seed: int) -> list[Grain]:
 def compare_with_bornagain(grains: list[Grain], *, device: str, repeats: int, threads: int) -> dict:
     """Per-grain BornAgain time and log-correlation; batch time of this simulator."""
     detector = Detector()
-    config = SimulationConfig(chunk_size=len(grains))
+    config = SimulationConfig(chunk_size=len(grains), in_plane="grains")
     batch = {name: torch.cat([grain.params()[name] for grain in grains]) for name in grains[0].params()}
     # one detector geometry per (energy, incidence angle): simulate grain by grain where they differ
     angles = [detector_exit_angles(detector, energy_kev=g.energy_kev, alpha_i_deg=g.alpha_i_deg) for g in grains]

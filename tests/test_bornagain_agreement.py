@@ -20,8 +20,8 @@ from xicam_gisaxs_cnn_trainer.simulation.bornagain_reference import (
 )
 
 DETECTOR = Detector()
-DOUBLE = SimulationConfig(dtype="float64")
-SINGLE = SimulationConfig(dtype="float32")
+DOUBLE = SimulationConfig(dtype="float64", in_plane="grains")
+SINGLE = SimulationConfig(dtype="float32", in_plane="grains")
 
 GRAINS = {
     "single-cell": dict(repetitions_lateral=1, repetitions_vertical=1, in_plane_angle_deg=0.0),

@@ -28,7 +28,7 @@ from xicam_gisaxs_cnn_trainer.simulation.dwba import (
 from xicam_gisaxs_cnn_trainer.simulation.fresnel import reflection_coefficient
 from xicam_gisaxs_cnn_trainer.simulation.lattices import IDEAL_HCP_C_OVER_A, cell_for_class
 
-DOUBLE = SimulationConfig(dtype="float64")
+DOUBLE = SimulationConfig(dtype="float64", in_plane="grains")
 DELTA, BETA = silicon_refractive_index(10.0)
 K = wavenumber_nm(10.0)
 
@@ -116,7 +116,7 @@ def test_yoneda_peak_sits_at_the_critical_angle():
     params = grain(0, repetitions_lateral=1, repetitions_vertical=1, radius_nm=0.3)
     dwba = simulate_angles(params, alpha_f_deg=alpha_f, two_theta_f_deg=np.zeros_like(alpha_f), config=DOUBLE)[0, :, 0]
     born = simulate_angles(params, alpha_f_deg=alpha_f, two_theta_f_deg=np.zeros_like(alpha_f),
-                           config=SimulationConfig(dtype="float64", born=True))[0, :, 0]
+                           config=SimulationConfig(dtype="float64", born=True, in_plane="grains"))[0, :, 0]
     peak = alpha_f[int(torch.argmax(dwba / born)), 0]
     transmission = np.abs(1 + fresnel_reference(np.radians(alpha_f[:, 0]))) ** 2
     assert peak == pytest.approx(alpha_f[np.argmax(transmission), 0], abs=0.0011)
@@ -236,7 +236,7 @@ def test_diffuse_scattering_equals_the_average_over_random_crystals():
     error = np.std(samples, axis=0) / math.sqrt(len(samples)) / len(sites)
     params = grain(2, repetitions_lateral=2, repetitions_vertical=2, debye_waller_nm=sigma, polydispersity=spread)
     ours = simulate_angles(params, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta,
-                           config=SimulationConfig(dtype="float64", radius_quadrature=21))[0].numpy()
+                           config=SimulationConfig(dtype="float64", radius_quadrature=21, in_plane="grains"))[0].numpy()
     assert np.all(np.abs(ours - mean) < 5 * error + 0.02 * mean)
     perfect = simulate_angles(grain(2, repetitions_lateral=2, repetitions_vertical=2), alpha_f_deg=alpha_f,
                               two_theta_f_deg=two_theta, config=DOUBLE)[0].numpy()
@@ -286,6 +286,63 @@ def test_broadening_keeps_peaks_of_large_grains_that_fall_between_pixels():
     assert sharp[peak] < broad[peak] / 20
 
 
+def test_pixel_supersampling_integrates_peaks_that_fall_between_pixel_centres():
+    """s x s sub-pixels per pixel: a sharp peak between pixel centres is caught, its integral over
+    the row is kept, and a smooth single-cell pattern is unchanged (grains, 0 degrees)."""
+    d = 20.3  # first peak at 0.3095 nm^-1, 3 sigma from the canonical pixel at 0.3065
+    row = int(np.argmin(np.abs(qz_nm() - 0.6)))
+    peak = int(np.argmin(np.abs(qy_nm() - 2 * math.pi / d)))
+    large = grain(0, nn_distance_nm=d, repetitions_lateral=199, repetitions_vertical=1, resolution_sigma_nm=0.001)
+
+    def row_of(s: int) -> torch.Tensor:
+        config = SimulationConfig(dtype="float64", in_plane="grains", pixel_supersampling=s)
+        return simulate(large, config=config)[0, row]
+
+    centres, integrated, finer = row_of(1), row_of(8), row_of(16)
+    around = slice(peak - 2, peak + 3)
+    assert centres[around].sum() < 0.5 * finer[around].sum()  # sampled at the centres, most of the peak is missed
+    assert integrated[around].sum().item() == pytest.approx(finer[around].sum().item(), rel=0.1)
+    assert integrated[peak] > 100 * integrated[peak + 8]
+    smooth = grain(0, nn_distance_nm=d, repetitions_lateral=1, repetitions_vertical=1)
+    point = simulate(smooth, config=DOUBLE)[0, 10:90, 20:105]
+    averaged = simulate(smooth, config=SimulationConfig(dtype="float64", in_plane="grains", pixel_supersampling=3))[0, 10:90, 20:105]
+    assert torch.median((averaged / point - 1).abs()).item() < 0.02
+
+
+def test_powder_film_equals_grains_averaged_over_every_in_plane_angle():
+    """in_plane="powder" (analytic ring average) against 360 grains at 1-degree steps, on a 25 x 25 sub-grid."""
+    alpha_f, two_theta = canonical_exit_angles()
+    alpha_f, two_theta = alpha_f[::5, ::5], two_theta[::5, ::5]
+    count = 360
+    for label in (0, 6):  # SC100, HCP0001
+        angles = grain(label, repetitions_lateral=12, repetitions_vertical=3, resolution_sigma_nm=0.01)
+        angles = {key: value.repeat(count) for key, value in angles.items()}
+        angles["in_plane_angle_deg"] = torch.arange(count, dtype=torch.float64)
+        averaged = simulate_angles(angles, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta,
+                                   config=SimulationConfig(dtype="float64", in_plane="grains", grains=1,
+                                                           chunk_size=120)).mean(0)
+        one = {key: value[:1] for key, value in angles.items()}
+        powder = simulate_angles(one, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta,
+                                 config=SimulationConfig(dtype="float64", in_plane="powder"))[0]
+        correlation = np.corrcoef(averaged.flatten().numpy(), powder.flatten().numpy())[0, 1]
+        assert correlation > 0.98
+        assert powder.sum().item() == pytest.approx(averaged.sum().item(), rel=0.15)
+
+
+def test_powder_rings_sit_at_the_in_plane_reciprocal_lattice_radii():
+    """SC100 powder, d = 20 nm: rings at |G_hk| = 2 pi sqrt(h^2 + k^2) / d, for (10), (11), (20)."""
+    d = 20.0
+    qy = qy_nm()
+    row = int(np.argmin(np.abs(qz_nm() - 0.6)))
+    params = grain(0, nn_distance_nm=d, repetitions_lateral=100, repetitions_vertical=1, resolution_sigma_nm=0.004)
+    profile = simulate(params, config=SimulationConfig(dtype="float64", in_plane="powder"))[0, row].numpy()
+    for h, k in ((1, 0), (1, 1), (2, 0)):
+        q = 2 * math.pi * math.hypot(h, k) / d
+        window = (qy > q - 0.05) & (qy < q + 0.05)
+        assert qy[window][np.argmax(profile[window])] == pytest.approx(q, abs=pixel_size_nm()[0])
+        assert profile[window].max() > 20 * profile[(qy > q + 0.04) & (qy < q + 0.06)].max()
+
+
 def test_cost_does_not_grow_with_grain_size():
     """A 200 x 200 x 20-cell grain costs what one cell costs (CPU time, best of interleaved runs)."""
     alpha_f, two_theta = canonical_exit_angles()
@@ -309,7 +366,8 @@ def test_simulate_is_simulate_angles_on_the_canonical_pixels():
     params = sample_parameters(torch.arange(7), config, torch.Generator().manual_seed(1))
     images = simulate(params, config=config)
     alpha_f, two_theta = canonical_exit_angles(config)
-    torch.testing.assert_close(images, simulate_angles(params, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta, config=config))
+    torch.testing.assert_close(images, simulate_angles(params, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta, config=config,
+                                                       pixel_nm=pixel_size_nm()[0]))
     assert images.shape == (7, 125, 125) and images.dtype == torch.float32
     assert torch.isfinite(images).all() and (images >= 0).all()
     below = qz_nm() < K * math.sin(math.radians(config.nominal_alpha_i_deg))

@@ -53,7 +53,8 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--amp", action="store_true", help="mixed precision (float16 on CUDA, bfloat16 on CPU)")
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="DataLoader worker processes; with 0, --data simulate runs on --device (the GPU)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", help="bundle name, written into the user model directory")
     parser.add_argument("--output", help="bundle directory (instead of --name)")
@@ -184,7 +185,7 @@ def main(args) -> Path:
     sources = make_sources(
         args.data, batch_size=args.batch_size, batches_per_epoch=args.batches_per_epoch,
         validation_batches=args.validation_batches, seed=args.seed, config=config, mapping=args.mapping,
-        device="cpu", rank=rank, world_size=world_size,
+        device=str(device) if args.workers == 0 else "cpu", rank=rank, world_size=world_size,
     )
     output = bundle_directory(args)
     checkpoints = Path(args.checkpoint_dir) if args.checkpoint_dir else output.with_name(output.name + ".checkpoints")

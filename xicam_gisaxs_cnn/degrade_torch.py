@@ -82,11 +82,24 @@ def smear(images: torch.Tensor, sigma_px: Parameter) -> torch.Tensor:
     return blurred.reshape(count, 1, height, width)
 
 
+def generator_on(device: torch.device, generator: torch.Generator | None) -> torch.Generator | None:
+    """``generator`` if it lives on ``device``, else a ``device`` generator seeded from one draw of it.
+
+    Training draws from one CPU generator; noise for a batch on the GPU is drawn
+    there, reproducibly, without moving the batch to the CPU.
+    """
+    if generator is None or generator.device.type == torch.device(device).type:
+        return generator
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 def gaussian_noise(images: torch.Tensor, alpha: Parameter, generator: torch.Generator | None = None) -> torch.Tensor:
     """Add noise of standard deviation ``alpha`` x each sample's mean intensity; see :func:`degrade.gaussian_noise`."""
     images = check_batch(images)
     alpha = per_sample(alpha, images, "alpha", minimum=0.0)
-    noise = torch.randn(images.shape, generator=generator, dtype=images.dtype, device=images.device)
+    noise = torch.randn(images.shape, generator=generator_on(images.device, generator), dtype=images.dtype,
+                        device=images.device)
     scale = alpha * images.mean(dim=(1, 2, 3))
     return images + scale[:, None, None, None] * noise
 
@@ -98,7 +111,7 @@ def poisson_noise(images: torch.Tensor, counts: Parameter, generator: torch.Gene
     total = images.sum(dim=(1, 2, 3))
     safe_total = torch.where(total > 0, total, torch.ones_like(total))[:, None, None, None]
     expected_photons = images / safe_total * counts[:, None, None, None]  # divide first: finite for tiny totals
-    drawn = torch.poisson(expected_photons, generator=generator)
+    drawn = torch.poisson(expected_photons, generator=generator_on(images.device, generator))
     return drawn * (safe_total / counts[:, None, None, None])
 
 

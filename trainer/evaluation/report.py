@@ -43,18 +43,31 @@ class TestSet:
 
 
 def simulate_test_set(per_class: int, *, seed: int, config: SimulationConfig | None = None,
-                      overrides: dict | None = None, chunk: int = 256) -> TestSet:
-    """``per_class`` fresh patterns of every class from ``seed`` (disjoint from training seeds)."""
+                      overrides: dict | None = None, chunk: int = 256, device: str = "cpu") -> TestSet:
+    """``per_class`` fresh patterns of every class from ``seed`` (disjoint from training seeds).
+
+    Simulated on ``device``; the images are returned on the CPU.
+    """
     config = config or SimulationConfig()
     generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(NUM_CLASSES).repeat(per_class)
     images, params = [], []
     for start in range(0, labels.numel(), chunk):
         sampled = sample_parameters(labels[start:start + chunk], config, generator, overrides=overrides)
-        images.append(simulate(sampled, config=config).double()[:, None])
+        images.append(simulate(sampled, config=config, device=device).double().cpu()[:, None])
         params.append(sampled)
     merged = {key: torch.cat([p[key] for p in params]) for key in params[0]}
     return TestSet(torch.cat(images), labels, merged)
+
+
+def training_simulation_config(manifest: dict) -> SimulationConfig:
+    """The simulator settings a bundle was trained with (recorded by the trainer), else the defaults.
+
+    A model trained on pixel-integrated patterns is tested on pixel-integrated ones,
+    one trained on shards or HipGISAXS output on the current defaults.
+    """
+    recorded = (manifest.get("training") or {}).get("data", {}).get("config")
+    return SimulationConfig.from_record(recorded) if recorded else SimulationConfig()
 
 
 def training_samples(manifest: dict, count: int) -> TestSet | None:
@@ -101,23 +114,27 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
                    dedicated: dict[str, Classifier] | None = None,
                    clean_model: Classifier | None = None, repetition_per_class: int | None = None,
                    ood_count: int = 200, realistic_per_class: int = 0,
-                   realistic_layout: DetectorLayout = PILATUS_1M) -> dict:
+                   realistic_layout: DetectorLayout = PILATUS_1M, device: str = "cpu") -> dict:
     """Every table and figure; returns the metrics dict also written to ``metrics.json``.
 
     With ``realistic_per_class`` N > 0, also classifies realistic detector frames on
     ``realistic_layout`` through the file path (:func:`..realistic.evaluate.realistic_evaluation`:
     N frames per class and lattice constant, N per lattice constant of each film of no
     class, frame ``i`` from seed ``seed + i``) into ``metrics["realistic"]`` and the
-    report's section "Realistic detector frames".
+    report's section "Realistic detector frames". Test patterns are simulated on
+    ``device`` with the simulator settings the model was trained with
+    (:func:`training_simulation_config`).
     """
     if realistic_per_class < 0:
         raise ValueError(f"realistic_per_class must be >= 0, got {realistic_per_class}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    test = simulate_test_set(per_class, seed=seed)
+    config = training_simulation_config(classifier.manifest)
+    test = simulate_test_set(per_class, seed=seed, config=config, device=device)
     labels = test.labels.numpy()
     table_specs = list(dict.fromkeys([*paper.TABLE_II, *paper.TABLE_III]))
-    metrics: dict = {"model": classifier.name, "sha256": classifier.sha256, "test_per_class": per_class, "seed": seed}
+    metrics: dict = {"model": classifier.name, "sha256": classifier.sha256, "test_per_class": per_class, "seed": seed,
+                     "simulation_config": config.to_dict()}
     metrics["robust_model_test"] = evaluate_model(classifier, test, table_specs, seed=seed + 1)
     trained_on = training_samples(classifier.manifest, per_class * NUM_CLASSES)
     if trained_on is not None:
@@ -143,7 +160,8 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     repetition_test = repetition_per_class or max(10, per_class // 4)
     metrics["accuracy_vs_repetitions"] = {}
     for count in REPETITIONS:
-        swept = simulate_test_set(repetition_test, seed=seed + count, overrides={"repetitions_lateral": float(count)})
+        swept = simulate_test_set(repetition_test, seed=seed + count, config=config, device=device,
+                                  overrides={"repetitions_lateral": float(count)})
         predicted = degraded_predictions(classifier, swept, Degradation("clean"), seed=seed).class_indices
         metrics["accuracy_vs_repetitions"][str(count)] = _percent(accuracy(predicted, swept.labels.numpy()))
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from xicam_gisaxs_cnn.canonical import DEFAULT_ALPHA_I_DEG, DEFAULT_ENERGY_KEV, IMAGE_SIZE
+from xicam_gisaxs_cnn.degrade_torch import generator_on
 from xicam_gisaxs_cnn.frames.resample import canonical_axes_nm
 from xicam_gisaxs_cnn.frames.scale import quantise_scale
 from xicam_gisaxs_cnn.physics import HC_KEV_NM, silicon_refractive_index
@@ -287,7 +288,7 @@ class Randomiser:
         if bool(counted.any()):
             total = 10.0 ** draw.uniform(r.log10_counts)
             rate = film * (total / film.sum(dim=(1, 2)).clamp_min(1e-30))[:, None, None]
-            drawn = torch.poisson(rate.cpu(), generator=generator).to(device)
+            drawn = torch.poisson(rate, generator=generator_on(rate.device, generator))
             film = torch.where(counted[:, None, None], drawn, film)
         return film[:, None].float(), valid[:, None]
 

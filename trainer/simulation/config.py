@@ -9,6 +9,9 @@ from .lattices import IDEAL_HCP_C_OVER_A
 
 Range = tuple[float, float]
 
+IN_PLANE_MODES: tuple[str, ...] = ("powder", "grains")
+"""In-plane orientation models of the film (see :attr:`SimulationConfig.in_plane`)."""
+
 
 @dataclass(frozen=True)
 class SimulationConfig:
@@ -52,13 +55,23 @@ class SimulationConfig:
         pattern's in-plane angle, degrees.
     hcp_c_over_a_range : (float, float)
         c/a of the HCP0001 lattices (ideal sqrt(8/3) = 1.633).
+    in_plane : str
+        ``"powder"`` (default): the film holds grains at every in-plane angle about
+        the substrate normal (fibre texture, as a beam footprint of millions of
+        grains sees), averaged analytically; ``"grains"``: ``grains`` grains at the
+        sampled in-plane angle with the mosaic spread (a single-crystal domain).
     grains : int
-        Grains averaged incoherently in every pattern (orientation averaging).
+        Grains averaged incoherently in every pattern with ``in_plane="grains"``.
     direction_bins : int
         Bins of the in-plane angle over the symmetry wedge; the bin index is the
         ``in_plane_direction`` over which splits are stratified.
     radius_quadrature : int
         Gauss-Hermite nodes over the radius distribution.
+    pixel_supersampling : int
+        s: every canonical pixel is the mean of s x s sub-pixels spread over its
+        area, as a detector pixel (or a resampled frame's bin) integrates over its
+        width; 1 samples the pixel centres only, so peaks narrower than a pixel
+        (large grains) are hit or missed at random.
     born : bool
         True: Born approximation (no substrate); False: four-term DWBA.
     dtype : str
@@ -81,9 +94,11 @@ class SimulationConfig:
     resolution_sigma_nm_range: Range = (0.004, 0.012)
     mosaic_spread_deg_range: Range = (0.0, 3.0)
     hcp_c_over_a_range: Range = (IDEAL_HCP_C_OVER_A, IDEAL_HCP_C_OVER_A)
+    in_plane: str = "powder"
     grains: int = 3
     direction_bins: int = 6
     radius_quadrature: int = 5
+    pixel_supersampling: int = 1
     born: bool = False
     dtype: str = "float32"
     chunk_size: int = 32
@@ -103,9 +118,11 @@ class SimulationConfig:
                     raise ValueError(f"{field.name} must be >= 0, got {value}")
         if self.compression_range[1] >= 1.0:
             raise ValueError(f"compression_range must stay below 1, got {self.compression_range}")
-        for name in ("grains", "direction_bins", "radius_quadrature", "chunk_size"):
+        for name in ("grains", "direction_bins", "radius_quadrature", "pixel_supersampling", "chunk_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.in_plane not in IN_PLANE_MODES:
+            raise ValueError(f"in_plane must be one of {IN_PLANE_MODES}, got {self.in_plane!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
@@ -115,9 +132,14 @@ class SimulationConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "SimulationConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ValueError."""
+        """Inverse of :meth:`to_dict`; missing keys take the defaults, unknown keys raise ValueError."""
         known = {field.name for field in fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown SimulationConfig keys: {sorted(unknown)}")
         return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+
+    @classmethod
+    def from_record(cls, values: dict) -> "SimulationConfig":
+        """The config saved with a dataset or bundle; records of simulator 1.0 (no ``in_plane``) simulated grains."""
+        return cls.from_dict({"in_plane": "grains", **values})

@@ -24,7 +24,7 @@ import math
 import numpy as np
 import torch
 
-from xicam_gisaxs_cnn.canonical import q_mesh
+from xicam_gisaxs_cnn.canonical import pixel_size_nm, q_mesh
 from xicam_gisaxs_cnn.classes import CLASSES
 from xicam_gisaxs_cnn.physics import HC_KEV_NM, silicon_refractive_index
 
@@ -41,7 +41,7 @@ from .fresnel import reflection_coefficient
 from .geometry import exit_angles_from_q
 from .lattices import IDEAL_HCP_C_OVER_A, OrthorhombicCell, cell_edges_nm, cell_for_class
 
-SIMULATOR_VERSION: str = "1.0.0"
+SIMULATOR_VERSION: str = "1.1.0"
 """Version of the simulator physics; saved with every dataset."""
 
 REQUIRED_PARAMETERS: tuple[str, ...] = (
@@ -135,6 +135,88 @@ def _vertical_factors(
     return {level: base * step[level] for level in levels}
 
 
+def _layer_amplitudes(
+    cell: OrthorhombicCell, *, transfers: dict[str, torch.Tensor], paths: tuple[Path, ...],
+    coherent_form: dict[str, torch.Tensor], bottom: torch.Tensor, c: torch.Tensor, n_vertical: torch.Tensor,
+    dtype: torch.dtype,
+) -> dict[int, torch.Tensor]:
+    """Amplitude (B, P) of one column of sites at each basis height (in sixths of c), summed over the DWBA paths
+    and the Nz cells, with the mean form factor and Debye-Waller factor; ``c`` is (B, 1), nm."""
+    levels = sorted({site[2] for site in cell.basis_sixths})
+    vertical = {
+        name: _vertical_factors(qz, levels=levels, bottom=bottom, c=c, n_vertical=n_vertical[:, None], dtype=dtype)
+        for name, qz in transfers.items() if any(path.transfer == name for path in paths)
+    }
+    weighted = [(path, path.weight * coherent_form[path.transfer]) for path in paths]
+    return {
+        level: sum(amplitude * _oriented(vertical[path.transfer][level], path.sign) for path, amplitude in weighted)
+        for level in levels
+    }
+
+
+def _powder_intensity(
+    cell: OrthorhombicCell, *, qx: torch.Tensor, qy: torch.Tensor, transfers: dict[str, torch.Tensor],
+    paths: tuple[Path, ...], coherent_form: dict[str, torch.Tensor], bottom: torch.Tensor,
+    edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor], n_lateral: torch.Tensor, n_vertical: torch.Tensor,
+    sigma_q: torch.Tensor, dtype: torch.dtype,
+) -> torch.Tensor:
+    """Bragg intensity (B, P) of a film of grains at every in-plane angle (a 2-D powder, fibre texture).
+
+    Each in-plane reciprocal lattice point G_hk of an N x N-cell grain is a peak of
+    integral (2 pi N)^2 / (a b) over the in-plane q, taken as a Gaussian of variance
+    sigma_q^2 + 2 pi / (N^2 a b) (the second term matches the Dirichlet peak's height
+    N^4). Averaged over the in-plane angle it becomes a ring about q_par = 0,
+
+        ring(q_par) = W / (2 pi s^2) exp(-(q_par - |G|)^2 / (2 s^2)) i0e(q_par |G| / s^2),
+
+    and the intensity is sum_hk |sum_sites exp(-2 pi i (h x_j + k y_j)) L_j|^2 ring_hk,
+    with L_j the site column's amplitude (:func:`_layer_amplitudes`). The rings are
+    tabulated over q_par and interpolated, so the cost grows with the number of
+    rings, not of pixels x rings. ``sigma_q`` (B,) is the in-plane resolution, nm^-1.
+    """
+    a, b, c = edges
+    layers = _layer_amplitudes(cell, transfers=transfers, paths=paths, coherent_form=coherent_form, bottom=bottom,
+                               c=c[:, None], n_vertical=n_vertical, dtype=dtype)
+    levels = sorted(layers)
+    q_par = torch.sqrt(qx**2 + qy**2)
+    q_max = float(q_par.max())
+    variance = sigma_q**2 + 2.0 * math.pi / (n_lateral**2 * a * b)
+    reach = q_max + 6.0 * float(variance.max().sqrt())
+    h_max, k_max = (math.ceil(reach * float(edge.max()) / (2.0 * math.pi)) for edge in (a, b))
+    h, k = torch.meshgrid(torch.arange(-h_max, h_max + 1), torch.arange(-k_max, k_max + 1), indexing="ij")
+    h, k = h.flatten().to(qx.device, torch.float64), k.flatten().to(qx.device, torch.float64)
+    g = 2.0 * math.pi * torch.sqrt((h[None, :] / a[:, None]) ** 2 + (k[None, :] / b[:, None]) ** 2)  # (B, H)
+    seen = (g - 6.0 * variance.sqrt()[:, None] < q_max).any(dim=0)
+    h, k, g = h[seen], k[seen], g[:, seen]
+    # basis sum per height: c_z(h, k) = sum over the sites at height z of exp(-2 pi i (h x + k y))
+    coefficient = {
+        level: sum(torch.exp(-2j * math.pi * (h * x + k * y) / 6.0) for x, y, z in cell.basis_sixths if z == level)
+        for level in levels
+    }
+    table_points = 1024
+    grid = torch.linspace(0.0, q_max, table_points, dtype=torch.float64, device=qx.device)
+    s2 = variance[:, None, None]
+    weight = (2.0 * math.pi * n_lateral) ** 2 / (a * b)
+    ring = ((weight[:, None, None] / (2.0 * math.pi * s2)) * torch.exp(-((grid[None, None, :] - g[:, :, None]) ** 2) / (2.0 * s2))
+            * torch.special.i0e(grid[None, None, :] * g[:, :, None] / s2)).to(dtype)  # (B, H, T)
+    position = q_par * ((table_points - 1) / q_max)
+    lower = position.floor().clamp(max=table_points - 2).long()
+    fraction = (position - lower).to(dtype)
+
+    def tabulated(products: torch.Tensor) -> torch.Tensor:
+        parts = [torch.einsum("h,bht->bt", part.to(dtype), ring) for part in (products.real, products.imag)]
+        table = torch.complex(*parts) if bool(products.imag.any()) else parts[0]
+        return torch.gather(table, 1, lower) * (1.0 - fraction) + torch.gather(table, 1, lower + 1) * fraction
+
+    intensity = torch.zeros(qx.shape, dtype=dtype, device=qx.device)
+    for index, first in enumerate(levels):
+        intensity += layers[first].abs().square() * tabulated(coefficient[first].abs().square() + 0j)
+        for second in levels[index + 1:]:
+            cross = tabulated(coefficient[first] * coefficient[second].conj())
+            intensity += 2.0 * (layers[first] * layers[second].conj() * cross).real
+    return intensity.clamp_min(0.0)
+
+
 def _coherent_intensity(
     cell: OrthorhombicCell, *, qx: torch.Tensor, qy: torch.Tensor, transfers: dict[str, torch.Tensor],
     paths: tuple[Path, ...], coherent_form: dict[str, torch.Tensor], bottom: torch.Tensor,
@@ -150,16 +232,8 @@ def _coherent_intensity(
     (B, G) the grains' in-plane angles, radians. The result has ``dtype``.
     """
     a, b, c = (edge[:, None] for edge in edges)
-    levels = sorted({site[2] for site in cell.basis_sixths})
-    vertical = {
-        name: _vertical_factors(qz, levels=levels, bottom=bottom, c=c, n_vertical=n_vertical[:, None], dtype=dtype)
-        for name, qz in transfers.items() if any(path.transfer == name for path in paths)
-    }
-    weighted = [(path, path.weight * coherent_form[path.transfer]) for path in paths]
-    layers = {
-        level: sum(amplitude * _oriented(vertical[path.transfer][level], path.sign) for path, amplitude in weighted)
-        for level in levels
-    }
+    layers = _layer_amplitudes(cell, transfers=transfers, paths=paths, coherent_form=coherent_form, bottom=bottom,
+                               c=c, n_vertical=n_vertical, dtype=dtype)
     cos_g, sin_g = torch.cos(angles)[:, :, None], torch.sin(angles)[:, :, None]
     phase_x = (qx[:, None, :] * cos_g + qy[:, None, :] * sin_g) * a[:, :, None]
     phase_y = (qy[:, None, :] * cos_g - qx[:, None, :] * sin_g) * b[:, :, None]
@@ -225,9 +299,11 @@ def _diffuse_intensity(
 
 
 def _chunk_intensity(
-    params: dict, alpha_f: torch.Tensor, two_theta_f: torch.Tensor, config: SimulationConfig
+    params: dict, alpha_f: torch.Tensor, two_theta_f: torch.Tensor, config: SimulationConfig, pixel_nm: float = 0.0,
 ) -> torch.Tensor:
     """Intensities (B, P) of one chunk of patterns at P pixels (angles in radians, float64).
+
+    ``pixel_nm``: pixel width in q, nm^-1; powder rings are averaged over it.
 
     Phases (wavevector transfers, lattice phases) are computed in float64, the
     rest in ``config.dtype``.
@@ -300,12 +376,16 @@ def _chunk_intensity(
         bottom = column["radius_nm"][rows, None]
         n_lateral, n_vertical = column["repetitions_lateral"][rows], column["repetitions_vertical"][rows]
         row_paths = tuple(Path(p.transfer, p.sign, p.weight if p.weight.shape[0] == 1 else p.weight[rows]) for p in paths)
-        part = _coherent_intensity(
-            cell, qx=qx[rows], qy=qy[rows], transfers={n: t[rows] for n, t in transfers.items()}, paths=row_paths,
+        common = dict(
+            qx=qx[rows], qy=qy[rows], transfers={n: t[rows] for n, t in transfers.items()}, paths=row_paths,
             coherent_form={n: f[rows] for n, f in coherent_form.items()}, bottom=bottom, edges=edges,
-            n_lateral=n_lateral, n_vertical=n_vertical, angles=angles[rows],
-            sigma_q=column["resolution_sigma_nm"][rows], dtype=dtype,
+            n_lateral=n_lateral, n_vertical=n_vertical, dtype=dtype,
         )
+        if config.in_plane == "powder":
+            sigma_q = torch.sqrt(column["resolution_sigma_nm"][rows] ** 2 + pixel_nm**2 / 12.0)
+            part = _powder_intensity(cell, sigma_q=sigma_q, **common)
+        else:
+            part = _coherent_intensity(cell, angles=angles[rows], sigma_q=column["resolution_sigma_nm"][rows], **common)
         if disordered:
             part = part + _diffuse_intensity(
                 cell, kz_i=kz_i[rows], kz_f=kz_f[rows], paths=row_paths, form={n: f[rows] for n, f in form.items()},
@@ -325,6 +405,7 @@ def simulate_angles(
     two_theta_f_deg: np.ndarray | torch.Tensor,
     config: SimulationConfig | None = None,
     device: str | torch.device = "cpu",
+    pixel_nm: float = 0.0,
 ) -> torch.Tensor:
     """GISAXS intensities of a batch of patterns at any detector pixels.
 
@@ -343,6 +424,9 @@ def simulate_angles(
         Settings (DWBA or Born, dtype, chunk size, radius quadrature).
     device : str or torch.device
         ``"cpu"`` or ``"cuda"``.
+    pixel_nm : float
+        Width of a pixel in q, nm^-1: with ``config.in_plane == "powder"`` the rings
+        are averaged over it (a Gaussian of its variance, pixel^2 / 12); 0: sampled.
 
     Returns
     -------
@@ -370,7 +454,7 @@ def simulate_angles(
             name: (value[start:stop] if torch.is_tensor(value) and value.ndim >= 1 else value)
             for name, value in params.items()
         }
-        chunks.append(_chunk_intensity(chunk, alpha_f, two_theta, config))
+        chunks.append(_chunk_intensity(chunk, alpha_f, two_theta, config, pixel_nm))
     return torch.cat(chunks).reshape(count, *alpha_f_deg.shape)
 
 
@@ -381,6 +465,25 @@ def canonical_exit_angles(config: SimulationConfig | None = None) -> tuple[np.nd
     return exit_angles_from_q(qy, qz, energy_kev=config.nominal_energy_kev, alpha_i_deg=config.nominal_alpha_i_deg)
 
 
+def _subpixel_exit_angles(config: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Exit angles (degrees, each (125 s, 125 s)) of s x s sub-pixels tiling every canonical pixel.
+
+    Sub-pixel (s i + m, s j + n) lies at offsets ((m + 1/2) / s - 1/2, (n + 1/2) / s - 1/2)
+    pixels from the centre of canonical pixel (i, j).
+    """
+    s = config.pixel_supersampling
+    qy, qz = q_mesh()
+    dqy, dqz = pixel_size_nm()
+    offsets = (np.arange(s) + 0.5) / s - 0.5
+    qz_fine = (qz[:, None, :, None] - offsets[None, :, None, None] * dqz).repeat(s, axis=3)
+    qy_fine = (qy[:, None, :, None] + offsets[None, None, None, :] * dqy).repeat(s, axis=1)
+    shape = (qy.shape[0] * s, qy.shape[1] * s)
+    return exit_angles_from_q(
+        qy_fine.reshape(shape), qz_fine.reshape(shape),
+        energy_kev=config.nominal_energy_kev, alpha_i_deg=config.nominal_alpha_i_deg,
+    )
+
+
 def simulate(
     params: dict[str, torch.Tensor],
     config: SimulationConfig | None = None,
@@ -388,9 +491,10 @@ def simulate(
 ) -> torch.Tensor:
     """GISAXS intensities of a batch of patterns on the canonical 125 x 125 (qy, qz) grid.
 
-    The canonical pixels are converted to exit angles with the nominal energy and
-    incidence angle of ``config``, then :func:`simulate_angles` evaluates them with
-    each pattern's own (jittered) incidence angle and energy.
+    The canonical pixels (or their s x s sub-pixels, ``config.pixel_supersampling``)
+    are converted to exit angles with the nominal energy and incidence angle of
+    ``config``, then :func:`simulate_angles` evaluates them with each pattern's own
+    (jittered) incidence angle and energy; sub-pixels are averaged per pixel.
 
     Returns
     -------
@@ -399,5 +503,13 @@ def simulate(
         horizon are 0.
     """
     config = config or SimulationConfig()
-    alpha_f, two_theta = canonical_exit_angles(config)
-    return simulate_angles(params, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta, config=config, device=device)
+    s = config.pixel_supersampling
+    if s == 1:
+        alpha_f, two_theta = canonical_exit_angles(config)
+        return simulate_angles(params, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta, config=config, device=device,
+                               pixel_nm=pixel_size_nm()[0])
+    alpha_f, two_theta = _subpixel_exit_angles(config)
+    fine = simulate_angles(params, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta, config=config, device=device,
+                           pixel_nm=pixel_size_nm()[0] / s)
+    count, rows, columns = fine.shape
+    return fine.reshape(count, rows // s, s, columns // s, s).mean(dim=(2, 4))
