@@ -74,10 +74,12 @@ def test_choose_window_scale_forces_numbers_and_refuses_nonsense():
     frame = np.ones(SMALL_DETECTOR.shape)
     assert choose_window_scale(frame, geometry=_geometry(3000.0), window_scale=2.5).method == "forced"
     assert choose_window_scale(np.ones((125, 125)), geometry=None, window_scale="auto").window_scale == 1.0
-    with pytest.raises(ValueError, match="window_scale must be a number > 0 or 'auto', got 'big'"):
+    with pytest.raises(ValueError, match=r"window_scale must be a number > 0 or one of \('auto', 'confidence'\), got 'big'"):
         choose_window_scale(frame, geometry=_geometry(3000.0), window_scale="big")
-    with pytest.raises(ValueError, match="window_scale must be a number > 0 or 'auto', got -2"):
+    with pytest.raises(ValueError, match=r"window_scale must be a number > 0 or one of .*, got -2"):
         choose_window_scale(frame, geometry=_geometry(3000.0), window_scale=-2)
+    with pytest.raises(ValueError, match="window_scale='confidence' needs the classifier"):
+        choose_window_scale(frame, geometry=_geometry(3000.0), window_scale="confidence")
 
 
 def test_auto_scale_is_recorded_in_every_result(untrained_bundle):
@@ -123,3 +125,17 @@ def test_realistic_evaluation_reports_accuracy_tables_and_writes_plots(tmp_path,
     for name in metrics["plots"]:
         assert (tmp_path / name).stat().st_size > 1000
     assert "| 100 |" in markdown_tables(metrics)
+
+
+def test_confidence_scale_is_chosen_per_frame_by_classify_frames(untrained_bundle):
+    """``window_scale="confidence"``: each result carries the scale scale_by_confidence picks for its frame."""
+    geometry = _geometry(5000.0)
+    frames = [realistic_frame(kind, nn_distance_nm=d, seed=7, layout=SMALL_DETECTOR, geometry=geometry).counts
+              for kind, d in (("FCC111", 100.0), ("SC100", 30.0))]
+    classifier = load_model(untrained_bundle)
+    results = classify_frames(frames, classifier=classifier, geometry=geometry, sources=["a", "b"],
+                              window_scale="confidence")
+    expected = [scale_by_confidence(f, geometry=geometry, classifier=classifier).window_scale for f in frames]
+    assert [r.window_scale for r in results] == expected
+    assert all(r.label in CLASS_NAMES and not r.error for r in results)
+

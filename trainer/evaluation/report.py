@@ -114,14 +114,16 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
                    dedicated: dict[str, Classifier] | None = None,
                    clean_model: Classifier | None = None, repetition_per_class: int | None = None,
                    ood_count: int = 200, realistic_per_class: int = 0,
-                   realistic_layout: DetectorLayout = PILATUS_1M, device: str = "cpu") -> dict:
+                   realistic_layout: DetectorLayout = PILATUS_1M, realistic_window_scale: float | str = "confidence",
+                   device: str = "cpu") -> dict:
     """Every table and figure; returns the metrics dict also written to ``metrics.json``.
 
     With ``realistic_per_class`` N > 0, also classifies realistic detector frames on
     ``realistic_layout`` through the file path (:func:`..realistic.evaluate.realistic_evaluation`:
     N frames per class and lattice constant, N per lattice constant of each film of no
     class, frame ``i`` from seed ``seed + i``) into ``metrics["realistic"]`` and the
-    report's section "Realistic detector frames". Test patterns are simulated on
+    report's section "Realistic detector frames"; their window scale is chosen per frame as
+    ``realistic_window_scale`` says ("confidence" by default). Test patterns are simulated on
     ``device`` with the simulator settings the model was trained with
     (:func:`training_simulation_config`).
     """
@@ -178,7 +180,7 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     if realistic_per_class:
         metrics["realistic"] = realistic_evaluation(
             classifier, out, per_class=realistic_per_class, ood_per_kind=realistic_per_class * len(LATTICE_CONSTANTS_NM),
-            seed=seed, layout=realistic_layout)
+            seed=seed, layout=realistic_layout, window_scale=realistic_window_scale)
     (out / "metrics.json").write_text(json.dumps(_json_ready(metrics), indent=2) + "\n")
     (out / "report.md").write_text(markdown_report(metrics))
     return metrics

@@ -114,7 +114,7 @@ def realistic_evaluation(
     seed: int = 8080,
     layout: DetectorLayout = PILATUS_1M,
     lattice_constants_nm: tuple[float, ...] = LATTICE_CONSTANTS_NM,
-    window_scale: float | str = "auto",
+    window_scale: float | str = "confidence",
     keep_frames: bool = False,
 ) -> dict:
     """Evaluate ``classifier`` on realistic frames through the file path; write PNG plots into ``out_dir``.
@@ -135,7 +135,7 @@ def realistic_evaluation(
         Detector (Pilatus 1M by default; a small one for tests).
     lattice_constants_nm : tuple of float
         Nearest-neighbour distances, nm.
-    window_scale : float or "auto"
+    window_scale : float, "auto" or "confidence"
         Passed to the classification as ``--window-scale``.
     keep_frames : bool
         Keep the written frames under ``out_dir/frames``.
@@ -169,7 +169,8 @@ def realistic_evaluation(
             path = folder / f"{index:04d}_{kind}_{d:g}nm{SUFFIXES[index % len(SUFFIXES)]}"
             records.append(classify_realistic(frame, path, classifier=classifier, window_scale=window_scale))
     metrics = summarise(records)
-    metrics.update(detector=layout.name, per_class=per_class, ood_per_kind=ood_per_kind, seed=seed)
+    metrics.update(detector=layout.name, per_class=per_class, ood_per_kind=ood_per_kind, seed=seed,
+                   window_scale=window_scale)
     metrics["plots"] = write_plots(metrics, out)
     return metrics
 
@@ -292,7 +293,7 @@ def markdown_tables(metrics: dict) -> str:
              f"{len(metrics['frames'])} frames on a {metrics['detector']} ({metrics['per_class']} per class and lattice "
              f"constant, {metrics['ood_per_kind']} of each film of no class; seed {metrics['seed']}), each written to a "
              "detector file (TIFF, EDF, CBF, NeXus in turn) and classified through `gisaxs-cnn classify FILE "
-             "--window-scale auto`.", "",
+             f"--window-scale {metrics.get('window_scale', 'auto')}`.", "",
              f"Accuracy **{metrics['accuracy']:.1f} %** over {lattice_frames} superlattice frames "
              f"({metrics['errors']} refused, counted wrong); HCP0001 recall **{100 * metrics['hcp_recall']:.1f} %**.", "",
              "### Goals of the issue", "", "| goal | target (%) | measured (%) | met |", "|---|---|---|---|"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from .classify import window_scale_argument
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -32,6 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="detector of the realistic frames: pilatus-1m (default), pilatus-2m, or small "
                              "(a 256 x 240 px test detector, about 0.3 s a frame; it sees little of the q window, so "
                              "many frames are refused: a check of the path, not a measure of the model)")
+    parser.add_argument("--realistic-window-scale", default="confidence", type=window_scale_argument,
+                        metavar="S|auto|confidence",
+                        help="how the realistic frames' window scale is chosen, as 'gisaxs-cnn classify --window-scale' "
+                             "(default: confidence)")
     parser.add_argument("--device", default="cpu",
                         help="where test patterns are simulated: cpu (default) or cuda; the model runs on the CPU")
     parser.set_defaults(func=run)
@@ -58,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     metrics = run_evaluation(
         load_model(args.model), args.output, per_class=args.per_class, seed=args.seed,
         dedicated=dedicated or None, clean_model=load_model(args.clean_model) if args.clean_model else None,
-        realistic_per_class=args.realistic, realistic_layout=DETECTORS[args.realistic_detector], device=args.device,
+        realistic_per_class=args.realistic, realistic_layout=DETECTORS[args.realistic_detector],
+        realistic_window_scale=args.realistic_window_scale, device=args.device,
     )
     realistic = metrics.get("realistic")
     if realistic:

@@ -130,10 +130,11 @@ def classify_frames(
         Keyword-only detector geometry.
     sources : sequence of str
         A name per frame, carried into the results.
-    window_scale : float or "auto"
+    window_scale : float, "auto" or "confidence"
         Zoom of the canonical q window (see :func:`~.resample.canonical_axes_nm`), or
-        ``"auto"`` to choose it per frame from its in-plane Bragg rods
-        (:func:`~.scale.choose_window_scale`).
+        ``"auto"`` to choose it per frame from its in-plane Bragg rods, or
+        ``"confidence"`` to keep the scale the classifier finds least out of
+        distribution (:func:`~.scale.choose_window_scale`).
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
     """
@@ -145,7 +146,7 @@ def classify_frames(
         scale = float("nan")
         try:
             scale = choose_window_scale(frame, geometry=geometry, window_scale=window_scale,
-                                        beam_stop_px=beam_stop_px).window_scale
+                                        beam_stop_px=beam_stop_px, classifier=classifier).window_scale
             image, mask = canonical_frame(frame, geometry=geometry, window_scale=scale, beam_stop_px=beam_stop_px)
         except ValueError as error:
             results[index] = FrameResult(source, window_scale=scale, error=str(error))

@@ -11,8 +11,10 @@ Two ways to find s:
   profile of the rows just above the sample horizon, on a logarithmic |qy| axis,
   flattened by a running median; the lowest-|qy| prominent peak is the first
   Bragg rod, and s = :data:`REFERENCE_PEAK_NM` / its qy.
-- :func:`scale_by_confidence`: resample at a ladder of scales, classify each,
-  keep the scale whose out-of-distribution score is lowest.
+- :func:`scale_by_confidence` (``"confidence"``): resample at a ladder of scales,
+  classify each, keep the scale whose out-of-distribution score is lowest (19
+  resamplings and predictions per frame; 34 % right against 14 % for ``"auto"`` on
+  35 realistic Pilatus 1M frames of 10-150 nm lattices, shipped default).
 
 Scales are rounded to :data:`SCALE_STEPS_PER_OCTAVE` steps per factor of two, so
 frames of one run share a few cached resampling plans; the trainer draws its
@@ -44,6 +46,9 @@ realistic frames of 10-150 nm lattices; see the README).
 
 SCALE_RANGE: tuple[float, float] = (0.25, 16.0)
 """Smallest and largest window scale chosen automatically (lattices of about 4-250 nm)."""
+
+SCALE_MODES: tuple[str, ...] = ("auto", "confidence")
+"""Ways to choose the window scale from the frame (besides a number)."""
 
 SCALE_STEPS_PER_OCTAVE: int = 8
 """Automatic scales are 2 ** (k / 8) for integer k (9 % apart)."""
@@ -239,20 +244,26 @@ def choose_window_scale(
     geometry: DetectorGeometry | None,
     window_scale: float | str = "auto",
     beam_stop_px: BeamStop | None = None,
+    classifier=None,
 ) -> ScaleChoice:
-    """The window scale for one frame: the user's number (``"forced"``) or ``"auto"`` (:func:`scale_from_peaks`).
+    """The window scale for one frame: the user's number (``"forced"``), ``"auto"`` (:func:`scale_from_peaks`)
+    or ``"confidence"`` (:func:`scale_by_confidence`, which needs ``classifier``).
 
     A canonical image (``geometry=None``) holds no q beyond its own window: its scale is 1.
     """
     if isinstance(window_scale, str):
-        if window_scale != "auto":
-            raise ValueError(f"window_scale must be a number > 0 or 'auto', got {window_scale!r}")
+        if window_scale not in SCALE_MODES:
+            raise ValueError(f"window_scale must be a number > 0 or one of {SCALE_MODES}, got {window_scale!r}")
         if geometry is None:
             return ScaleChoice(1.0, "default")
+        if window_scale == "confidence":
+            if classifier is None:
+                raise ValueError("window_scale='confidence' needs the classifier")
+            return scale_by_confidence(frame, geometry=geometry, classifier=classifier, beam_stop_px=beam_stop_px)
         return scale_from_peaks(frame, geometry=geometry, beam_stop_px=beam_stop_px)
     scale = float(window_scale)
     if not (math.isfinite(scale) and scale > 0):
-        raise ValueError(f"window_scale must be a number > 0 or 'auto', got {window_scale!r}")
+        raise ValueError(f"window_scale must be a number > 0 or one of {SCALE_MODES}, got {window_scale!r}")
     return ScaleChoice(scale, "forced")
 
 

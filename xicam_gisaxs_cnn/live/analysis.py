@@ -87,8 +87,9 @@ class LiveClassifier:
         Raw stream holding the frames.
     field : str, optional
         Image field; by default the first 2-D array field of the stream.
-    window_scale : float or "auto"
-        Zoom of the canonical q window, or "auto" to choose it per frame.
+    window_scale : float, "auto" or "confidence"
+        Zoom of the canonical q window, or a way to choose it per frame
+        (:func:`~xicam_gisaxs_cnn.frames.scale.choose_window_scale`).
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
     batch_size : int
@@ -118,7 +119,7 @@ class LiveClassifier:
         self.geometry = geometry
         self.stream = stream
         self.field = field
-        self.window_scale = window_scale if window_scale == "auto" else float(window_scale)
+        self.window_scale = window_scale if isinstance(window_scale, str) else float(window_scale)
         self.beam_stop_px = beam_stop_px
         self.batch_size = int(batch_size)
         if handler_registry is None:
