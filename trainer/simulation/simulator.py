@@ -13,7 +13,9 @@ the cost does not depend on the grain size), q'_x, q'_y the in-plane transfer in
 the grain's frame and (x_j, y_j, z_j) the basis sites. The paths only take
 qz = +-(kz_f + kz_i) and +-(kz_f - kz_i), so two form factors and two vertical
 sums serve all four (the negative ones are complex conjugates). Grains of
-different in-plane orientation add incoherently; the diffuse scattering of the
+different in-plane orientation add incoherently (``in_plane="grains"``), or the
+film holds grains at every in-plane angle and each in-plane reciprocal lattice
+point becomes a ring (``in_plane="powder"``, the default; :func:`_powder_intensity`); the diffuse scattering of the
 displacement and size disorder is added exactly (uncorrelated disorder), and the
 in-plane Dirichlet intensities are averaged over the instrumental resolution.
 """
