@@ -79,7 +79,8 @@ def training_samples(manifest: dict, count: int) -> TestSet | None:
         return None
     try:
         sources = make_sources(args["data"], batch_size=args["batch_size"], batches_per_epoch=args["batches_per_epoch"],
-                               validation_batches=1, seed=args["seed"], mapping=args.get("mapping"))
+                               validation_batches=1, seed=args["seed"], mapping=args.get("mapping"),
+                               config=training_simulation_config(manifest))
     except (ValueError, FileNotFoundError, OSError):
         return None
     images, labels, taken = [], [], 0

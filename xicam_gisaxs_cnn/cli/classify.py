@@ -34,14 +34,14 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def window_scale_argument(text: str) -> float | str:
-    """``--window-scale``: ``"auto"``, ``"confidence"`` or a number > 0."""
+    """``--window-scale``: one of :data:`~xicam_gisaxs_cnn.frames.scale.SCALE_MODES` or a number > 0."""
     if text.strip().lower() in SCALE_MODES:
         return text.strip().lower()
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"window scale must be a number > 0, 'auto' or 'confidence', got {text!r}") from None
+            f"window scale must be a number > 0 or one of {', '.join(SCALE_MODES)}, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"window scale must be > 0, got {text!r}")
     return value
