@@ -10,8 +10,8 @@ import torch
 from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames, resample
 from xicam_gisaxs_cnn.frames.scale import (
-    REFERENCE_PEAK_NM, SCALE_RANGE, choose_window_scale, first_peak_qy_nm, quantise_scale, scale_by_confidence,
-    scale_from_peaks, scale_ladder,
+    LADDER_CANDIDATES, REFERENCE_PEAK_NM, SCALE_RANGE, choose_window_scale, first_peak_qy_nm, quantise_scale,
+    scale_by_confidence, scale_by_ensemble, scale_from_peaks, scale_ladder,
 )
 from xicam_gisaxs_cnn.models import load_model
 from xicam_gisaxs_cnn_trainer.realistic.evaluate import markdown_tables, realistic_evaluation
@@ -74,7 +74,7 @@ def test_choose_window_scale_forces_numbers_and_refuses_nonsense():
     frame = np.ones(SMALL_DETECTOR.shape)
     assert choose_window_scale(frame, geometry=_geometry(3000.0), window_scale=2.5).method == "forced"
     assert choose_window_scale(np.ones((125, 125)), geometry=None, window_scale="auto").window_scale == 1.0
-    with pytest.raises(ValueError, match=r"window_scale must be a number > 0 or one of \('auto', 'confidence'\), got 'big'"):
+    with pytest.raises(ValueError, match=r"window_scale must be a number > 0 or one of \('auto', 'confidence', 'ensemble'\), got 'big'"):
         choose_window_scale(frame, geometry=_geometry(3000.0), window_scale="big")
     with pytest.raises(ValueError, match=r"window_scale must be a number > 0 or one of .*, got -2"):
         choose_window_scale(frame, geometry=_geometry(3000.0), window_scale=-2)
@@ -139,3 +139,30 @@ def test_confidence_scale_is_chosen_per_frame_by_classify_frames(untrained_bundl
     assert [r.window_scale for r in results] == expected
     assert all(r.label in CLASS_NAMES and not r.error for r in results)
 
+
+
+def test_ensemble_averages_the_class_probabilities_over_the_ladder():
+    """``window_scale="ensemble"``: mean probabilities over the ladder scales with data; the recorded scale is
+    where that class is most probable; ``"confidence"`` reports the prediction at its own scale, not a second one."""
+    geometry = _geometry(5000.0)
+    frame = realistic_frame("BCC110", nn_distance_nm=60.0, seed=9, layout=SMALL_DETECTOR, geometry=geometry)
+    classifier = load_model()  # the shipped default: real OOD scores
+    pairs = {float(s): resample(frame.counts, geometry=geometry, window_scale=float(s)) for s in LADDER_CANDIDATES}
+    kept = [s for s, (_, mask) in pairs.items() if mask.mean() >= 0.05]
+    assert 3 <= len(kept) < len(LADDER_CANDIDATES)  # the small detector loses the widest windows
+    each = classifier.predict(np.stack([pairs[s][0] for s in kept]), np.stack([pairs[s][1] for s in kept]))
+    ensemble, broken = classify_frames([frame.counts, np.ones((3, 3))], classifier=classifier, geometry=geometry,
+                                       sources=["e", "x"], window_scale="ensemble")
+    mean = each.probabilities.mean(axis=0)
+    np.testing.assert_allclose(ensemble.probabilities, mean, rtol=1e-6)
+    assert ensemble.label == CLASS_NAMES[int(np.argmax(mean))]
+    row = int(np.argmax(each.probabilities[:, int(np.argmax(mean))]))
+    assert ensemble.window_scale == kept[row] and ensemble.ood_score == pytest.approx(float(each.ood_scores[row]), rel=1e-5)
+    assert ensemble.valid_fraction == pytest.approx(float(pairs[kept[row]][1].mean()))
+    assert scale_by_ensemble(frame.counts, geometry=geometry, classifier=classifier).window_scale == kept[row]
+    [confident] = classify_frames([frame.counts], classifier=classifier, geometry=geometry, sources=["c"],
+                                  window_scale="confidence")
+    best = int(np.argmin(each.ood_scores))
+    assert confident.window_scale == kept[best]
+    np.testing.assert_allclose(confident.probabilities, each.probabilities[best], rtol=1e-6)
+    assert "lies off the detector" in broken.error and not broken.label

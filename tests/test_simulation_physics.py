@@ -26,6 +26,7 @@ from xicam_gisaxs_cnn_trainer.simulation.dwba import (
     sphere_form_factor,
 )
 from xicam_gisaxs_cnn_trainer.simulation.fresnel import reflection_coefficient
+from xicam_gisaxs_cnn_trainer.simulation.geometry import exit_angles_from_q
 from xicam_gisaxs_cnn_trainer.simulation.lattices import IDEAL_HCP_C_OVER_A, cell_for_class
 
 DOUBLE = SimulationConfig(dtype="float64", in_plane="grains")
@@ -360,6 +361,29 @@ def test_cost_does_not_grow_with_grain_size():
 
 
 # --- the interface ------------------------------------------------------------------------------------------------
+
+def test_one_call_with_per_pattern_pixels_equals_one_call_per_pattern():
+    config = SimulationConfig(dtype="float64")
+    params = sample_parameters(torch.tensor([1, 4, 6]), config, torch.Generator().manual_seed(3))
+    geometries = [(8.0, 0.1, 0.5), (12.0, 0.2, 1.0), (17.0, 0.4, 2.0)]  # energy keV, alpha_i deg, q window scale
+    params["energy_kev"] = torch.tensor([g[0] for g in geometries], dtype=torch.float64)
+    params["alpha_i_deg"] = torch.tensor([g[1] for g in geometries], dtype=torch.float64)
+    grids = [exit_angles_from_q(*np.meshgrid(qy_nm() / s, qz_nm() / s), energy_kev=e, alpha_i_deg=a) for e, a, s in geometries]
+    pixels = torch.tensor([pixel_size_nm()[0] / s for *_, s in geometries])
+    together = simulate_angles(params, alpha_f_deg=np.stack([g[0] for g in grids]),
+                               two_theta_f_deg=np.stack([g[1] for g in grids]), config=config, pixel_nm=pixels)
+    for index, (alpha_f, two_theta) in enumerate(grids):
+        one = {name: value[index:index + 1] for name, value in params.items()}
+        alone = simulate_angles(one, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta, config=config,
+                                pixel_nm=float(pixels[index]))
+        assert float(alone.amax()) > 0
+        torch.testing.assert_close(together[index], alone[0], rtol=1e-9, atol=1e-12 * float(alone.amax()))
+    with pytest.raises(ValueError, match="one per pattern"):
+        simulate_angles(params, alpha_f_deg=np.stack([g[0] for g in grids[:2]]),
+                        two_theta_f_deg=np.stack([g[1] for g in grids[:2]]), config=config)
+    with pytest.raises(ValueError, match="pixel_nm"):
+        simulate_angles(params, alpha_f_deg=grids[0][0], two_theta_f_deg=grids[0][1], config=config, pixel_nm=torch.ones(2))
+
 
 def test_simulate_is_simulate_angles_on_the_canonical_pixels():
     config = SimulationConfig()

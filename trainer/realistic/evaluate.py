@@ -135,7 +135,7 @@ def realistic_evaluation(
         Detector (Pilatus 1M by default; a small one for tests).
     lattice_constants_nm : tuple of float
         Nearest-neighbour distances, nm.
-    window_scale : float, "auto" or "confidence"
+    window_scale : float, "auto", "confidence" or "ensemble"
         Passed to the classification as ``--window-scale``.
     keep_frames : bool
         Keep the written frames under ``out_dir/frames``.

@@ -29,7 +29,7 @@ import math
 import numpy as np
 import torch
 
-from xicam_gisaxs_cnn.canonical import DEFAULT_ALPHA_I_DEG, DEFAULT_ENERGY_KEV, IMAGE_SIZE
+from xicam_gisaxs_cnn.canonical import DEFAULT_ALPHA_I_DEG, DEFAULT_ENERGY_KEV, IMAGE_SIZE, pixel_size_nm
 from xicam_gisaxs_cnn.degrade_torch import generator_on
 from xicam_gisaxs_cnn.frames.resample import canonical_axes_nm
 from xicam_gisaxs_cnn.frames.scale import quantise_scale
@@ -126,17 +126,21 @@ def simulate_scaled_batch(
     for name in ("nn_distance_nm", "radius_nm", "debye_waller_nm"):
         params[name] = params[name] * scales
     params["resolution_sigma_nm"] = params["resolution_sigma_nm"] / scales
-    images = torch.empty(count, 1, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.float32, device=device)
-    masks = torch.empty(count, 1, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.bool, device=device)
-    for index in range(count):
+    alpha_f, two_theta = np.empty((2, count, IMAGE_SIZE, IMAGE_SIZE))
+    for index in range(count):  # pixel angles per pattern (cheap)
         qy, qz = canonical_axes_nm(float(scales[index]))
         qz_mesh, qy_mesh = np.meshgrid(qz, qy, indexing="ij")
-        alpha_f, two_theta = exit_angles_from_q(qy_mesh, qz_mesh, energy_kev=float(params["energy_kev"][index]),
-                                                alpha_i_deg=float(params["alpha_i_deg"][index]))
-        one = {name: value[index:index + 1] for name, value in params.items() if name != "window_scale"}
-        images[index, 0] = simulate_angles(one, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta, config=config,
-                                           device=device)[0].float()
-        masks[index, 0] = torch.from_numpy(alpha_f >= 0).to(device)
+        alpha_f[index], two_theta[index] = exit_angles_from_q(qy_mesh, qz_mesh, energy_kev=float(params["energy_kev"][index]),
+                                                              alpha_i_deg=float(params["alpha_i_deg"][index]))
+    pixel_nm = pixel_size_nm()[0] / scales  # the canonical pixel, shrunk with the window
+    images = torch.empty(count, 1, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.float32, device=device)
+    for scale in torch.unique(scales):  # one simulator call per scale: its rings stay few (lattice x window fixed)
+        group = torch.nonzero(scales == scale).flatten()
+        simulated = {name: value[group] for name, value in params.items() if name != "window_scale"}
+        images[group.to(device), 0] = simulate_angles(simulated, alpha_f_deg=alpha_f[group.numpy()],
+                                                      two_theta_f_deg=two_theta[group.numpy()], config=config,
+                                                      device=device, pixel_nm=pixel_nm[group]).float()
+    masks = torch.from_numpy(alpha_f >= 0)[:, None].to(device)
     return Batch(images, masks, labels.to(device), params)
 
 

@@ -301,11 +301,12 @@ def _diffuse_intensity(
 
 
 def _chunk_intensity(
-    params: dict, alpha_f: torch.Tensor, two_theta_f: torch.Tensor, config: SimulationConfig, pixel_nm: float = 0.0,
+    params: dict, alpha_f: torch.Tensor, two_theta_f: torch.Tensor, config: SimulationConfig, pixel_nm: torch.Tensor,
 ) -> torch.Tensor:
     """Intensities (B, P) of one chunk of patterns at P pixels (angles in radians, float64).
 
-    ``pixel_nm``: pixel width in q, nm^-1; powder rings are averaged over it.
+    ``alpha_f``, ``two_theta_f``: (1, P) for pixels shared by the chunk, (B, P) per pattern.
+    ``pixel_nm`` (1,) or (B,): pixel width in q, nm^-1; powder rings are averaged over it.
 
     Phases (wavevector transfers, lattice phases) are computed in float64, the
     rest in ``config.dtype``.
@@ -325,15 +326,18 @@ def _chunk_intensity(
     if offsets.ndim != 2 or offsets.shape[0] != count:
         raise ValueError(f"params['grain_offsets_deg'] must have shape ({count}, grains), got {tuple(offsets.shape)}")
     angles = torch.deg2rad(column["in_plane_angle_deg"][:, None] + offsets[order.to(device)])
+    if alpha_f.shape[0] > 1:  # per-pattern pixels follow the class order
+        alpha_f, two_theta_f = alpha_f[order.to(device)], two_theta_f[order.to(device)]
+    pixel_nm = pixel_nm[order.to(device)] if pixel_nm.numel() > 1 else pixel_nm.expand(count)
 
     # geometry (float64): wavevector transfer of every pixel, Fresnel coefficients, DWBA paths
     k = (2.0 * math.pi / HC_KEV_NM) * column["energy_kev"][:, None]
     alpha_i = torch.deg2rad(column["alpha_i_deg"])[:, None]
     above = alpha_f > 0
-    alpha_f = alpha_f.clamp_min(0.0)[None, :]
+    alpha_f = alpha_f.clamp_min(0.0)
     cos_af = torch.cos(alpha_f)
-    qx = k * (cos_af * torch.cos(two_theta_f)[None, :] - torch.cos(alpha_i))
-    qy = k * cos_af * torch.sin(two_theta_f)[None, :]
+    qx = k * (cos_af * torch.cos(two_theta_f) - torch.cos(alpha_i))
+    qy = k * cos_af * torch.sin(two_theta_f)
     kz_i, kz_f = k * torch.sin(alpha_i), k * torch.sin(alpha_f)
     energies = column["energy_kev"]
     if bool((energies == energies[0]).all()):  # one substrate index for the whole chunk
@@ -384,7 +388,7 @@ def _chunk_intensity(
             n_lateral=n_lateral, n_vertical=n_vertical, dtype=dtype,
         )
         if config.in_plane == "powder":
-            sigma_q = torch.sqrt(column["resolution_sigma_nm"][rows] ** 2 + pixel_nm**2 / 12.0)
+            sigma_q = torch.sqrt(column["resolution_sigma_nm"][rows] ** 2 + pixel_nm[rows] ** 2 / 12.0)
             part = _powder_intensity(cell, sigma_q=sigma_q, **common)
         else:
             part = _coherent_intensity(cell, angles=angles[rows], sigma_q=column["resolution_sigma_nm"][rows], **common)
@@ -396,7 +400,7 @@ def _chunk_intensity(
             )
         spheres = n_lateral**2 * n_vertical * len(cell.basis)
         intensity[rows] = part / spheres.to(dtype)[:, None]
-    intensity = torch.where(above[None, :], intensity, torch.zeros_like(intensity)).clamp_min(0.0)
+    intensity = torch.where(above, intensity, torch.zeros_like(intensity)).clamp_min(0.0)
     return intensity[torch.argsort(order).to(device)]
 
 
@@ -407,7 +411,7 @@ def simulate_angles(
     two_theta_f_deg: np.ndarray | torch.Tensor,
     config: SimulationConfig | None = None,
     device: str | torch.device = "cpu",
-    pixel_nm: float = 0.0,
+    pixel_nm: float | torch.Tensor = 0.0,
 ) -> torch.Tensor:
     """GISAXS intensities of a batch of patterns at any detector pixels.
 
@@ -419,16 +423,18 @@ def simulate_angles(
         (``polydispersity``, ``compression``, ``debye_waller_nm``,
         ``resolution_sigma_nm``, ``grain_offsets_deg`` (N, G), ``hcp_c_over_a``)
         default to a perfect single grain without broadening.
-    alpha_f_deg, two_theta_f_deg : array, shape (H, W)
+    alpha_f_deg, two_theta_f_deg : array, shape (H, W) or (N, H, W)
         Exit angle above the surface and in-plane exit angle of every pixel,
-        degrees (negative ``alpha_f_deg``: below the horizon, intensity 0).
+        degrees (negative ``alpha_f_deg``: below the horizon, intensity 0); one
+        pixel grid for the whole batch, or one per pattern.
     config : SimulationConfig, optional
         Settings (DWBA or Born, dtype, chunk size, radius quadrature).
     device : str or torch.device
         ``"cpu"`` or ``"cuda"``.
-    pixel_nm : float
-        Width of a pixel in q, nm^-1: with ``config.in_plane == "powder"`` the rings
-        are averaged over it (a Gaussian of its variance, pixel^2 / 12); 0: sampled.
+    pixel_nm : float or Tensor (N,)
+        Width of a pixel in q, nm^-1, for all patterns or per pattern: with
+        ``config.in_plane == "powder"`` the rings are averaged over it (a Gaussian
+        of its variance, pixel^2 / 12); 0: sampled.
 
     Returns
     -------
@@ -439,25 +445,34 @@ def simulate_angles(
     config = config or SimulationConfig()
     alpha_f = torch.as_tensor(alpha_f_deg, dtype=torch.float64)
     two_theta = torch.as_tensor(two_theta_f_deg, dtype=torch.float64)
-    if alpha_f.shape != two_theta.shape or alpha_f.ndim != 2:
+    if alpha_f.shape != two_theta.shape or alpha_f.ndim not in (2, 3):
         raise ValueError(
-            f"alpha_f_deg and two_theta_f_deg must be 2-D arrays of one shape, got {tuple(alpha_f.shape)} and {tuple(two_theta.shape)}"
+            "alpha_f_deg and two_theta_f_deg must be arrays of one shape, (H, W) or (N, H, W), "
+            f"got {tuple(alpha_f.shape)} and {tuple(two_theta.shape)}"
         )
     if bool((alpha_f.abs() >= 90).any() | (two_theta.abs() >= 90).any()):
         raise ValueError("alpha_f_deg and two_theta_f_deg must lie within (-90, 90) degrees")
     count = int(torch.as_tensor(params["label"]).numel()) if "label" in params else 0
     _check_params(params, count)
-    alpha_f = torch.deg2rad(alpha_f).flatten().to(device=device)
-    two_theta = torch.deg2rad(two_theta).flatten().to(device=device)
+    per_pattern = alpha_f.ndim == 3
+    if per_pattern and alpha_f.shape[0] != count:
+        raise ValueError(f"per-pattern exit angles must have {count} grids (one per pattern), got {alpha_f.shape[0]}")
+    pixel = torch.as_tensor(pixel_nm, dtype=torch.float64).flatten().to(device)
+    if pixel.numel() not in (1, count) or not bool(torch.isfinite(pixel).all()) or bool((pixel < 0).any()):
+        raise ValueError(f"pixel_nm must be one finite value >= 0 or {count} of them, got {pixel.tolist()}")
+    grid_shape = alpha_f.shape[-2:]
+    alpha_f = torch.deg2rad(alpha_f).flatten(start_dim=-2).to(device=device)
+    two_theta = torch.deg2rad(two_theta).flatten(start_dim=-2).to(device=device)
     chunks = []
     for start in range(0, count, config.chunk_size):
-        stop = min(start + config.chunk_size, count)
+        rows = slice(start, min(start + config.chunk_size, count))
         chunk = {
-            name: (value[start:stop] if torch.is_tensor(value) and value.ndim >= 1 else value)
+            name: (value[rows] if torch.is_tensor(value) and value.ndim >= 1 else value)
             for name, value in params.items()
         }
-        chunks.append(_chunk_intensity(chunk, alpha_f, two_theta, config, pixel_nm))
-    return torch.cat(chunks).reshape(count, *alpha_f_deg.shape)
+        angles = (alpha_f[rows], two_theta[rows]) if per_pattern else (alpha_f[None], two_theta[None])
+        chunks.append(_chunk_intensity(chunk, *angles, config, pixel[rows] if pixel.numel() > 1 else pixel))
+    return torch.cat(chunks).reshape(count, *grid_shape)
 
 
 def canonical_exit_angles(config: SimulationConfig | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -27,10 +27,11 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--geometry", metavar="JSON", help="geometry as a JSON object or a JSON file path")
     group.add_argument("--beam-stop-px", type=int, nargs=4, metavar=("XMIN", "XMAX", "YMIN", "YMAX"),
                        help="beam-stop rectangle to mask, px, bounds included")
-    group.add_argument("--window-scale", type=window_scale_argument, default=1.0, metavar="S|auto|confidence",
+    group.add_argument("--window-scale", type=window_scale_argument, default=1.0, metavar="S|auto|confidence|ensemble",
                        help="shrink the q window to qy in [-1,1]/S, qz in [0,2]/S nm^-1 (default 1); "
-                            "'auto' chooses S per frame from its first in-plane Bragg peak, 'confidence' "
-                            "keeps the S (of 19 from 0.25 to 16) the model finds least out of distribution")
+                            "'auto' chooses S per frame from its first in-plane Bragg peak; 'confidence' and "
+                            "'ensemble' classify the frame at 19 S from 0.25 to 16 and keep the S the model finds "
+                            "least out of distribution, or average the probabilities over all of them")
 
 
 def window_scale_argument(text: str) -> float | str:

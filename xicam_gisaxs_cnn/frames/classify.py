@@ -12,9 +12,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..canonical import IMAGE_SIZE, horizon_mask
+from ..classes import CLASS_NAMES
 from .geometry import DetectorGeometry
 from .resample import BeamStop, resample
-from .scale import choose_window_scale
+from .scale import MODEL_SCALE_MODES, choose_window_scale, predict_ladder
 
 MIN_VALID_FRACTION: float = 0.05
 """Fewest canonical cells (fraction of 125 x 125) that must hold data for a frame to be classified."""
@@ -68,6 +69,18 @@ class FrameResult:
         }
 
 
+def checked_frame(frame: Any) -> np.ndarray:
+    """The frame as an array, or a ValueError if it is not a 2-D image of real numbers with a finite pixel."""
+    array = np.asarray(frame)
+    if array.ndim != 2:
+        raise ValueError(f"frame must be a 2-D image, got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise ValueError(f"frame must hold real numbers, got dtype {array.dtype}")
+    if not np.isfinite(array).any():
+        raise ValueError(f"frame holds no finite value (all {array.size} pixels NaN or Inf)")
+    return array
+
+
 def canonical_frame(
     frame: Any,
     *,
@@ -82,13 +95,7 @@ def canonical_frame(
     below the training geometry's horizon (:func:`~xicam_gisaxs_cnn.canonical.horizon_mask`)
     are masked.
     """
-    array = np.asarray(frame)
-    if array.ndim != 2:
-        raise ValueError(f"frame must be a 2-D image, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise ValueError(f"frame must hold real numbers, got dtype {array.dtype}")
-    if not np.isfinite(array).any():
-        raise ValueError(f"frame holds no finite value (all {array.size} pixels NaN or Inf)")
+    array = checked_frame(frame)
     if geometry is None:
         if array.shape != (IMAGE_SIZE, IMAGE_SIZE):
             raise ValueError(
@@ -130,11 +137,14 @@ def classify_frames(
         Keyword-only detector geometry.
     sources : sequence of str
         A name per frame, carried into the results.
-    window_scale : float, "auto" or "confidence"
+    window_scale : float, "auto", "confidence" or "ensemble"
         Zoom of the canonical q window (see :func:`~.resample.canonical_axes_nm`), or
-        ``"auto"`` to choose it per frame from its in-plane Bragg rods, or
-        ``"confidence"`` to keep the scale the classifier finds least out of
-        distribution (:func:`~.scale.choose_window_scale`).
+        ``"auto"`` to choose it per frame from its in-plane Bragg rods. The model-based
+        modes classify the frame at every scale of the ladder
+        (:func:`~.scale.predict_ladder`): ``"confidence"`` keeps the scale the
+        classifier finds least out of distribution; ``"ensemble"`` averages the class
+        probabilities over the scales and records the scale where that class is most
+        probable (its OOD score is the one reported).
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
     """
@@ -144,6 +154,10 @@ def classify_frames(
     images, masks, good, scales = [], [], [], []
     for index, (frame, source) in enumerate(zip(frames, sources)):
         scale = float("nan")
+        if geometry is not None and window_scale in MODEL_SCALE_MODES:
+            results[index] = _classify_across_scales(frame, source, classifier=classifier, geometry=geometry,
+                                                     mode=window_scale, beam_stop_px=beam_stop_px)
+            continue
         try:
             scale = choose_window_scale(frame, geometry=geometry, window_scale=window_scale,
                                         beam_stop_px=beam_stop_px, classifier=classifier).window_scale
@@ -168,3 +182,29 @@ def classify_frames(
                 window_scale=scales[row],
             )
     return results
+
+
+def _classify_across_scales(frame, source: str, *, classifier, geometry: DetectorGeometry, mode: str,
+                            beam_stop_px: BeamStop | None) -> FrameResult:
+    """One frame classified at every ladder scale, summarised by ``mode`` ("confidence" or "ensemble")."""
+    try:
+        ladder = predict_ladder(checked_frame(frame), geometry=geometry, classifier=classifier, beam_stop_px=beam_stop_px,
+                                min_valid_fraction=MIN_VALID_FRACTION)
+    except ValueError as error:
+        return FrameResult(source, window_scale=float("nan"), error=str(error))
+    prediction = ladder.prediction
+    if mode == "confidence":
+        row = ladder.confident_row()
+        probabilities = prediction.probabilities[row]
+    else:
+        row = ladder.ensemble_row()
+        probabilities = ladder.ensemble_probabilities()
+    return FrameResult(
+        source=source,
+        label=CLASS_NAMES[int(np.argmax(probabilities))],
+        probabilities=probabilities,
+        ood_score=float(prediction.ood_scores[row]),
+        ood_flag=bool(prediction.ood_flags[row]),
+        valid_fraction=float(ladder.valid_fractions[row]),
+        window_scale=float(ladder.scales[row]),
+    )

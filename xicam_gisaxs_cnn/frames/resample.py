@@ -229,7 +229,11 @@ def resample(
     return plan.apply(frame, zero_is_gap=zero_is_gap)
 
 
-@functools.lru_cache(maxsize=8)
+PLAN_CACHE_SIZE: int = 48
+"""Resampling plans kept (least recently used dropped): every scale the model-based modes try, for two geometries."""
+
+
+@functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
 def _cached_plan(shape, geometry, window_scale, beam_stop_px) -> ResamplingPlan:
     return resampling_plan(shape, geometry=geometry, window_scale=window_scale, beam_stop_px=beam_stop_px)
 

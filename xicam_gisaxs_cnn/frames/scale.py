@@ -47,8 +47,11 @@ realistic frames of 10-150 nm lattices; see the README).
 SCALE_RANGE: tuple[float, float] = (0.25, 16.0)
 """Smallest and largest window scale chosen automatically (lattices of about 4-250 nm)."""
 
-SCALE_MODES: tuple[str, ...] = ("auto", "confidence")
+SCALE_MODES: tuple[str, ...] = ("auto", "confidence", "ensemble")
 """Ways to choose the window scale from the frame (besides a number)."""
+
+MODEL_SCALE_MODES: tuple[str, ...] = ("confidence", "ensemble")
+"""The modes that classify the frame at every scale of :data:`LADDER_CANDIDATES` (they need the classifier)."""
 
 SCALE_STEPS_PER_OCTAVE: int = 8
 """Automatic scales are 2 ** (k / 8) for integer k (9 % apart)."""
@@ -72,8 +75,8 @@ class ScaleChoice:
     window_scale : float
         Zoom of the canonical q window (> 0).
     method : str
-        ``"forced"`` (the user's number), ``"peaks"``, ``"confidence"``, or
-        ``"default"`` (no rod found; 1.0 used).
+        ``"forced"`` (the user's number), ``"peaks"``, ``"confidence"``,
+        ``"ensemble"``, or ``"default"`` (no rod found; 1.0 used).
     peak_qy_nm : float
         |qy| of the first in-plane rod found, nm^-1; NaN if none.
     """
@@ -103,6 +106,10 @@ def scale_ladder() -> np.ndarray:
     """Every scale :func:`quantise_scale` can return, increasing."""
     low, high = (math.log2(limit) * SCALE_STEPS_PER_OCTAVE for limit in SCALE_RANGE)
     return 2.0 ** (np.arange(math.ceil(low), math.floor(high) + 1) / SCALE_STEPS_PER_OCTAVE)
+
+
+LADDER_CANDIDATES: np.ndarray = scale_ladder()[::2]
+"""Scales the model-based modes try: every other step of :func:`scale_ladder` (19 from 0.25 to 16, 1.19 apart)."""
 
 
 def inplane_profile(
@@ -197,7 +204,41 @@ def scale_from_peaks(
     return ScaleChoice(quantise_scale(REFERENCE_PEAK_NM / peak), "peaks", peak)
 
 
-def scale_by_confidence(
+@dataclasses.dataclass(frozen=True)
+class LadderPrediction:
+    """A frame classified at several window scales (one row per scale kept).
+
+    Attributes
+    ----------
+    scales : numpy.ndarray
+        (S,) window scales whose canonical image held enough data, in the order tried.
+    valid_fractions : numpy.ndarray
+        (S,) fraction of canonical cells holding data at each scale.
+    prediction : xicam_gisaxs_cnn.models.Prediction
+        The classifier's output, one row per scale.
+    """
+
+    scales: np.ndarray
+    valid_fractions: np.ndarray
+    prediction: object
+
+    def confident_row(self) -> int:
+        """Row of the lowest out-of-distribution score (``"confidence"``)."""
+        scores = self.prediction.ood_scores
+        if not np.isfinite(scores).any():
+            raise ValueError("window_scale='confidence' needs a model with OOD statistics; this bundle has none")
+        return int(np.nanargmin(scores))
+
+    def ensemble_probabilities(self) -> np.ndarray:
+        """(7,) class probabilities averaged over the scales (``"ensemble"``)."""
+        return self.prediction.probabilities.mean(axis=0)
+
+    def ensemble_row(self) -> int:
+        """Row where the ensemble's class is most probable: the scale recorded for ``"ensemble"``."""
+        return int(np.argmax(self.prediction.probabilities[:, int(np.argmax(self.ensemble_probabilities()))]))
+
+
+def predict_ladder(
     frame: np.ndarray,
     *,
     geometry: DetectorGeometry,
@@ -205,8 +246,8 @@ def scale_by_confidence(
     candidates: np.ndarray | None = None,
     beam_stop_px: BeamStop | None = None,
     min_valid_fraction: float = 0.05,
-) -> ScaleChoice:
-    """The candidate window scale whose canonical image the classifier finds least out-of-distribution.
+) -> LadderPrediction:
+    """Resample a frame at each candidate window scale and classify all of them in one batch.
 
     Parameters
     ----------
@@ -217,14 +258,13 @@ def scale_by_confidence(
     classifier : xicam_gisaxs_cnn.models.Classifier
         Its ``predict`` runs once on all candidates.
     candidates : array_like, optional
-        Scales to try; default every other step of :func:`scale_ladder` (a factor
-        1.19 apart).
+        Scales to try; default :data:`LADDER_CANDIDATES`.
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle, px.
     min_valid_fraction : float
         Candidates whose canonical image holds less data than this are skipped.
     """
-    scales = scale_ladder()[::2] if candidates is None else np.asarray(candidates, dtype=float).ravel()
+    scales = LADDER_CANDIDATES if candidates is None else np.asarray(candidates, dtype=float).ravel()
     images, masks, kept = [], [], []
     for scale in scales:
         image, mask = resample(frame, geometry=geometry, window_scale=float(scale), beam_stop_px=beam_stop_px)
@@ -234,8 +274,26 @@ def scale_by_confidence(
             kept.append(float(scale))
     if not kept:
         raise ValueError(f"no candidate window scale leaves {min_valid_fraction:.0%} of the canonical grid with data")
-    scores = classifier.predict(np.stack(images), np.stack(masks)).ood_scores
-    return ScaleChoice(kept[int(np.argmin(scores))], "confidence")
+    masks = np.stack(masks)
+    return LadderPrediction(np.asarray(kept), masks.mean(axis=(1, 2)), classifier.predict(np.stack(images), masks))
+
+
+def scale_by_confidence(frame: np.ndarray, *, geometry: DetectorGeometry, classifier, **options) -> ScaleChoice:
+    """The candidate window scale whose canonical image the classifier finds least out-of-distribution.
+
+    ``options`` go to :func:`predict_ladder` (candidates, beam_stop_px, min_valid_fraction).
+    """
+    ladder = predict_ladder(frame, geometry=geometry, classifier=classifier, **options)
+    return ScaleChoice(float(ladder.scales[ladder.confident_row()]), "confidence")
+
+
+def scale_by_ensemble(frame: np.ndarray, *, geometry: DetectorGeometry, classifier, **options) -> ScaleChoice:
+    """The candidate window scale where the class of the scale-averaged probabilities is most probable.
+
+    ``options`` go to :func:`predict_ladder` (candidates, beam_stop_px, min_valid_fraction).
+    """
+    ladder = predict_ladder(frame, geometry=geometry, classifier=classifier, **options)
+    return ScaleChoice(float(ladder.scales[ladder.ensemble_row()]), "ensemble")
 
 
 def choose_window_scale(
@@ -246,8 +304,9 @@ def choose_window_scale(
     beam_stop_px: BeamStop | None = None,
     classifier=None,
 ) -> ScaleChoice:
-    """The window scale for one frame: the user's number (``"forced"``), ``"auto"`` (:func:`scale_from_peaks`)
-    or ``"confidence"`` (:func:`scale_by_confidence`, which needs ``classifier``).
+    """The window scale for one frame: the user's number (``"forced"``), ``"auto"`` (:func:`scale_from_peaks`),
+    ``"confidence"`` (:func:`scale_by_confidence`) or ``"ensemble"`` (:func:`scale_by_ensemble`); the last
+    two need ``classifier``.
 
     A canonical image (``geometry=None``) holds no q beyond its own window: its scale is 1.
     """
@@ -256,10 +315,11 @@ def choose_window_scale(
             raise ValueError(f"window_scale must be a number > 0 or one of {SCALE_MODES}, got {window_scale!r}")
         if geometry is None:
             return ScaleChoice(1.0, "default")
-        if window_scale == "confidence":
+        if window_scale in MODEL_SCALE_MODES:
             if classifier is None:
-                raise ValueError("window_scale='confidence' needs the classifier")
-            return scale_by_confidence(frame, geometry=geometry, classifier=classifier, beam_stop_px=beam_stop_px)
+                raise ValueError(f"window_scale={window_scale!r} needs the classifier")
+            choose = scale_by_confidence if window_scale == "confidence" else scale_by_ensemble
+            return choose(frame, geometry=geometry, classifier=classifier, beam_stop_px=beam_stop_px)
         return scale_from_peaks(frame, geometry=geometry, beam_stop_px=beam_stop_px)
     scale = float(window_scale)
     if not (math.isfinite(scale) and scale > 0):

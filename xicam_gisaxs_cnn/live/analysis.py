@@ -87,7 +87,7 @@ class LiveClassifier:
         Raw stream holding the frames.
     field : str, optional
         Image field; by default the first 2-D array field of the stream.
-    window_scale : float, "auto" or "confidence"
+    window_scale : float, "auto", "confidence" or "ensemble"
         Zoom of the canonical q window, or a way to choose it per frame
         (:func:`~xicam_gisaxs_cnn.frames.scale.choose_window_scale`).
     beam_stop_px : tuple of int, optional
