@@ -99,19 +99,23 @@ def test_auto_scale_is_recorded_in_every_result(untrained_bundle):
 def test_scale_by_confidence_keeps_the_candidate_of_lowest_ood_score(untrained_bundle):
     geometry = _geometry(5000.0)
     frame = realistic_frame("FCC111", nn_distance_nm=100.0, seed=5, layout=SMALL_DETECTOR, geometry=geometry)
-    classifier = load_model(untrained_bundle)
+    classifier = load_model()  # the shipped default: real OOD scores
     candidates = [2.0, 4.0, 6.0]
     choice = scale_by_confidence(frame.counts, geometry=geometry, classifier=classifier, candidates=candidates,
                                  beam_stop_px=frame.beam_stop_px)
     pairs = [resample(frame.counts, geometry=geometry, window_scale=s, beam_stop_px=frame.beam_stop_px) for s in candidates]
     scores = classifier.predict(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])).ood_scores
+    assert np.isfinite(scores).all() and len(set(scores.tolist())) == 3
     assert choice.method == "confidence" and choice.window_scale == candidates[int(np.argmin(scores))]
+    with pytest.raises(ValueError, match="needs a model with OOD statistics"):
+        scale_by_confidence(frame.counts, geometry=geometry, classifier=load_model(untrained_bundle), candidates=candidates)
 
 
 def test_realistic_evaluation_reports_accuracy_tables_and_writes_plots(tmp_path, untrained_bundle):
     metrics = realistic_evaluation(load_model(untrained_bundle), tmp_path, per_class=1, ood_per_kind=1, seed=11,
-                                   layout=SMALL_DETECTOR, lattice_constants_nm=(20.0, 100.0))
+                                   layout=SMALL_DETECTOR, lattice_constants_nm=(20.0, 100.0), window_scale="ensemble")
     assert len(metrics["frames"]) == 2 * len(CLASS_NAMES) + 3
+    assert metrics["errors"] < len(metrics["frames"])  # an untrained bundle has no OOD statistics: "ensemble" still runs
     assert 0.0 <= metrics["accuracy"] <= 100.0
     assert set(metrics["accuracy_vs_lattice_nm"]) == {"20", "100"}
     assert sum(row["frames"] for row in metrics["accuracy_vs_lattice_nm"].values()) == 2 * len(CLASS_NAMES)
@@ -127,12 +131,12 @@ def test_realistic_evaluation_reports_accuracy_tables_and_writes_plots(tmp_path,
     assert "| 100 |" in markdown_tables(metrics)
 
 
-def test_confidence_scale_is_chosen_per_frame_by_classify_frames(untrained_bundle):
+def test_confidence_scale_is_chosen_per_frame_by_classify_frames():
     """``window_scale="confidence"``: each result carries the scale scale_by_confidence picks for its frame."""
     geometry = _geometry(5000.0)
     frames = [realistic_frame(kind, nn_distance_nm=d, seed=7, layout=SMALL_DETECTOR, geometry=geometry).counts
               for kind, d in (("FCC111", 100.0), ("SC100", 30.0))]
-    classifier = load_model(untrained_bundle)
+    classifier = load_model()  # the shipped default: real OOD scores
     results = classify_frames(frames, classifier=classifier, geometry=geometry, sources=["a", "b"],
                               window_scale="confidence")
     expected = [scale_by_confidence(f, geometry=geometry, classifier=classifier).window_scale for f in frames]

@@ -115,7 +115,7 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
                    dedicated: dict[str, Classifier] | None = None,
                    clean_model: Classifier | None = None, repetition_per_class: int | None = None,
                    ood_count: int = 200, realistic_per_class: int = 0,
-                   realistic_layout: DetectorLayout = PILATUS_1M, realistic_window_scale: float | str = "confidence",
+                   realistic_layout: DetectorLayout = PILATUS_1M, realistic_window_scale: float | str = "ensemble",
                    device: str = "cpu") -> dict:
     """Every table and figure; returns the metrics dict also written to ``metrics.json``.
 
@@ -124,7 +124,7 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     N frames per class and lattice constant, N per lattice constant of each film of no
     class, frame ``i`` from seed ``seed + i``) into ``metrics["realistic"]`` and the
     report's section "Realistic detector frames"; their window scale is chosen per frame as
-    ``realistic_window_scale`` says ("confidence" by default). Test patterns are simulated on
+    ``realistic_window_scale`` says ("ensemble" by default). Test patterns are simulated on
     ``device`` with the simulator settings the model was trained with
     (:func:`training_simulation_config`).
     """

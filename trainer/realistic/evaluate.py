@@ -114,7 +114,7 @@ def realistic_evaluation(
     seed: int = 8080,
     layout: DetectorLayout = PILATUS_1M,
     lattice_constants_nm: tuple[float, ...] = LATTICE_CONSTANTS_NM,
-    window_scale: float | str = "confidence",
+    window_scale: float | str = "ensemble",
     keep_frames: bool = False,
 ) -> dict:
     """Evaluate ``classifier`` on realistic frames through the file path; write PNG plots into ``out_dir``.

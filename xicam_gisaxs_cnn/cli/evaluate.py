@@ -34,10 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="detector of the realistic frames: pilatus-1m (default), pilatus-2m, or small "
                              "(a 256 x 240 px test detector, about 0.3 s a frame; it sees little of the q window, so "
                              "many frames are refused: a check of the path, not a measure of the model)")
-    parser.add_argument("--realistic-window-scale", default="confidence", type=window_scale_argument,
+    parser.add_argument("--realistic-window-scale", default="ensemble", type=window_scale_argument,
                         metavar="S|auto|confidence|ensemble",
                         help="how the realistic frames' window scale is chosen, as 'gisaxs-cnn classify --window-scale' "
-                             "(default: confidence)")
+                             "(default: ensemble)")
     parser.add_argument("--device", default="cpu",
                         help="where test patterns are simulated: cpu (default) or cuda; the model runs on the CPU")
     parser.set_defaults(func=run)

@@ -5,16 +5,22 @@ The model was trained on lattices whose first in-plane Bragg rods lie near
 larger puts its rods s times closer to qy = 0; resampling it with
 ``window_scale = s`` (qy in [-1, 1]/s, qz in [0, 2]/s nm^-1) brings them back.
 
-Two ways to find s:
+Three ways to find s:
 
-- :func:`scale_from_peaks` (``"auto"``, the default): the in-plane intensity
-  profile of the rows just above the sample horizon, on a logarithmic |qy| axis,
-  flattened by a running median; the lowest-|qy| prominent peak is the first
-  Bragg rod, and s = :data:`REFERENCE_PEAK_NM` / its qy.
-- :func:`scale_by_confidence` (``"confidence"``): resample at a ladder of scales,
-  classify each, keep the scale whose out-of-distribution score is lowest (19
-  resamplings and predictions per frame; 28.6 % right against 14.3 % for ``"auto"``
-  on 35 realistic Pilatus 1M frames of 10-150 nm lattices, shipped default).
+- :func:`scale_from_peaks` (``"auto"``): the in-plane intensity profile of the
+  rows just above the sample horizon, on a logarithmic |qy| axis, flattened by a
+  running median; the lowest-|qy| prominent peak is the first Bragg rod, and
+  s = :data:`REFERENCE_PEAK_NM` / its qy. Cheap, but module gaps, the beam stop
+  and the Yoneda band mislead it.
+- :func:`scale_by_confidence` (``"confidence"``): resample at the
+  :data:`LADDER_CANDIDATES` (19 scales), classify each, keep the scale whose
+  out-of-distribution score is lowest.
+- ``"ensemble"``: classify at the same 19 scales and average the class
+  probabilities (:meth:`LadderPrediction.ensemble_probabilities`); the scale
+  recorded is where the chosen class is most probable (:func:`scale_by_ensemble`).
+  A model trained across scales (``gisaxs-cnn train --data simulate-scaled``)
+  recognises a lattice over a band of scales, and the average over that band beats
+  any single choice; the README and the bundles' reports give the figures.
 
 Scales are rounded to :data:`SCALE_STEPS_PER_OCTAVE` steps per factor of two, so
 frames of one run share a few cached resampling plans; the trainer draws its
