@@ -40,8 +40,8 @@ class FrameResult:
     valid_fraction : float
         Fraction of canonical cells holding data.
     window_scale : float
-        Zoom of the canonical q window used (chosen per frame with ``window_scale="auto"``;
-        NaN when the frame failed before a scale was chosen).
+        Zoom of the canonical q window used (chosen per frame with ``"auto"``, ``"confidence"``
+        or ``"ensemble"``; NaN when the frame failed before a scale was chosen).
     error : str
         "" for a result, else the problem.
     """
