@@ -306,7 +306,7 @@ def _chunk_intensity(
     """Intensities (B, P) of one chunk of patterns at P pixels (angles in radians, float64).
 
     ``alpha_f``, ``two_theta_f``: (1, P) for pixels shared by the chunk, (B, P) per pattern.
-    ``pixel_nm`` (1,) or (B,): pixel width in q, nm^-1; powder rings are averaged over it.
+    ``pixel_nm`` (B,): pixel width in q, nm^-1; powder rings are averaged over it.
 
     Phases (wavevector transfers, lattice phases) are computed in float64, the
     rest in ``config.dtype``.
@@ -328,7 +328,7 @@ def _chunk_intensity(
     angles = torch.deg2rad(column["in_plane_angle_deg"][:, None] + offsets[order.to(device)])
     if alpha_f.shape[0] > 1:  # per-pattern pixels follow the class order
         alpha_f, two_theta_f = alpha_f[order.to(device)], two_theta_f[order.to(device)]
-    pixel_nm = pixel_nm[order.to(device)] if pixel_nm.numel() > 1 else pixel_nm.expand(count)
+    pixel_nm = pixel_nm[order.to(device)]
 
     # geometry (float64): wavevector transfer of every pixel, Fresnel coefficients, DWBA paths
     k = (2.0 * math.pi / HC_KEV_NM) * column["energy_kev"][:, None]
@@ -460,6 +460,7 @@ def simulate_angles(
     pixel = torch.as_tensor(pixel_nm, dtype=torch.float64).flatten().to(device)
     if pixel.numel() not in (1, count) or not bool(torch.isfinite(pixel).all()) or bool((pixel < 0).any()):
         raise ValueError(f"pixel_nm must be one finite value >= 0 or {count} of them, got {pixel.tolist()}")
+    pixel = pixel.expand(count)
     grid_shape = alpha_f.shape[-2:]
     alpha_f = torch.deg2rad(alpha_f).flatten(start_dim=-2).to(device=device)
     two_theta = torch.deg2rad(two_theta).flatten(start_dim=-2).to(device=device)
@@ -471,7 +472,7 @@ def simulate_angles(
             for name, value in params.items()
         }
         angles = (alpha_f[rows], two_theta[rows]) if per_pattern else (alpha_f[None], two_theta[None])
-        chunks.append(_chunk_intensity(chunk, *angles, config, pixel[rows] if pixel.numel() > 1 else pixel))
+        chunks.append(_chunk_intensity(chunk, *angles, config, pixel[rows]))
     return torch.cat(chunks).reshape(count, *grid_shape)
 
 
