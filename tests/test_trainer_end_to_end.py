@@ -7,7 +7,7 @@ import torch
 
 from xicam_gisaxs_cnn.models import list_models, load_model
 from xicam_gisaxs_cnn_trainer.evaluation.report import run_evaluation
-from xicam_gisaxs_cnn_trainer.train import get_args_parser, main, mirrored
+from xicam_gisaxs_cnn_trainer.train import epochs_within_budget, get_args_parser, main, mirrored, refitted_schedule
 
 TINY = ["--arch", "compact", "--data", "simulate", "--batches-per-epoch", "2", "--validation-batches", "1",
         "--batch-size", "14", "--quiet", "--seed", "3"]
@@ -99,6 +99,42 @@ def test_evaluation_writes_every_table_and_figure(trained, tmp_path):
     assert list(metrics["accuracy_vs_repetitions"]) == ["1", "2", "5", "10", "20", "50", "100", "200"]
     assert set(metrics["ood"]) == {"disordered", "empty", "noise", "ring"}
     assert "| gaussian:1 |" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_epochs_within_budget_keep_the_calibration_pass_inside_it():
+    # 3 epochs took 30 s: 10 s each; 95 s hold 9 epochs, one of them kept for calibration
+    assert epochs_within_budget(planned=50, done=3, seconds=30.0, budget_s=95.0) == 8
+    assert epochs_within_budget(planned=5, done=3, seconds=30.0, budget_s=95.0) == 5  # never more than planned
+    assert epochs_within_budget(planned=50, done=3, seconds=30.0, budget_s=10.0) == 3  # never fewer than done
+
+
+def test_refitted_schedule_continues_the_steps_taken_and_anneals_by_the_new_end():
+    weights = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([weights], lr=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=100, pct_start=0.15)
+    for _ in range(20):
+        optimizer.step()
+        schedule.step()
+    schedule = refitted_schedule(optimizer, schedule, max_lr=1e-3, total_steps=40)
+    assert schedule.last_epoch == 20 and schedule.total_steps == 40
+    rates = []
+    for _ in range(19):
+        optimizer.step()
+        schedule.step()
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert all(later < earlier for earlier, later in zip(rates, rates[1:]))  # annealing, past the peak of step 15
+    assert rates[-1] < 1e-6  # at the new end, not half-way down the old one
+
+
+def test_time_budget_cuts_the_epochs_and_still_writes_a_calibrated_bundle(tmp_path):
+    bundle = main(get_args_parser().parse_args([*TINY, "--epochs", "500", "--time-budget", "0.05",
+                                                "--output", str(tmp_path / "budget")]))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    training = manifest["training"]
+    assert 1 <= training["epochs_trained"] == len(training["log"]) < 500
+    assert training["seconds"] < 3 * 60 * 0.05 + 30 and manifest["temperature"] > 0
+    with pytest.raises(ValueError, match="--time-budget must be a positive number of minutes"):
+        main(get_args_parser().parse_args([*TINY, "--time-budget", "0", "--output", str(tmp_path / "x")]))
 
 
 def test_unknown_data_spec_is_named(tmp_path):

@@ -5,7 +5,7 @@ import torch
 
 from xicam_gisaxs_cnn import degrade
 from xicam_gisaxs_cnn_trainer.calibration import fit_nearest_neighbour_ood, fit_temperature
-from xicam_gisaxs_cnn_trainer.degradation import Degradation
+from xicam_gisaxs_cnn_trainer.degradation import Degradation, MixtureRanges, log_uniform_sizes
 from xicam_gisaxs_cnn_trainer.evaluation.metrics import (
     confusion_matrix, detection_rate_at_false_alarm, explained_variance_ratio, reliability,
 )
@@ -34,6 +34,19 @@ def test_mixture_degrades_some_samples_and_leaves_shapes():
     changed = (mixed - images).abs().amax(dim=(1, 2, 3)) > 1e-12
     assert mixed.shape == images.shape and torch.isfinite(mixed).all()
     assert 40 <= int(changed.sum()) < 64  # about (1 - 0.5*0.6*0.5*0.5) = 92.5% touched
+
+
+def test_mixture_draws_as_many_coarse_as_fine_resolutions():
+    images = torch.rand(200, 1, 125, 125, dtype=torch.float64)
+    ranges = MixtureRanges(smear_probability=0, rescale_probability=1, poisson_probability=0, gaussian_probability=0)
+    mixed = Degradation("mixture", mixture=ranges)(images, torch.Generator().manual_seed(0))
+    changed = (mixed - images).abs().amax(dim=(1, 2, 3)) > 1e-9
+    assert float(changed.double().mean()) > 0.95  # every size but 125 (0.4% of draws) changes an image
+    drawn = log_uniform_sizes(100_000, ranges.rescale_size, torch.Generator().manual_seed(1))
+    assert int(drawn.min()) == 20 and int(drawn.max()) == 125
+    coarse, fine = float((drawn <= 50).float().mean()), float((drawn > 50).float().mean())
+    assert abs(coarse - fine) < 0.03  # log-uniform: 20-50 px as often as 50-125 px
+    assert float((drawn <= 30).float().mean()) > 0.2  # a uniform draw would give 10%
 
 
 def test_temperature_fit_recovers_the_temperature_of_the_data():

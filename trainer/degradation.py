@@ -14,6 +14,7 @@ same functions the plugin uses.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -35,7 +36,7 @@ class MixtureRanges:
     smear_probability: float = 0.5
     smear_sigma_px: tuple[float, float] = (0.0, 2.0)
     rescale_probability: float = 0.4
-    rescale_size: tuple[int, int] = (20, 125)
+    rescale_size: tuple[int, int] = (20, 125)  # drawn log-uniformly: as many 20-50 px as 50-125 px
     poisson_probability: float = 0.5
     poisson_log10_counts: tuple[float, float] = (3.0, 7.0)
     gaussian_probability: float = 0.5
@@ -97,12 +98,19 @@ def _chosen(count: int, probability: float, generator) -> torch.Tensor:
     return torch.rand(count, generator=generator) < probability
 
 
+def log_uniform_sizes(count: int, bounds: tuple[int, int], generator) -> torch.Tensor:
+    """``count`` integer image sizes (px) drawn log-uniformly over ``bounds`` (inclusive)."""
+    low, high = math.log(bounds[0] - 0.5), math.log(bounds[1] + 0.5)
+    drawn = torch.exp(low + (high - low) * torch.rand(count, generator=generator, dtype=torch.float64))
+    return drawn.round().long().clamp(bounds[0], bounds[1])
+
+
 def _mixture(images: torch.Tensor, ranges: MixtureRanges, generator) -> torch.Tensor:
     count = images.shape[0]
     sigma = _uniform(count, ranges.smear_sigma_px, generator, images)
     sigma = torch.where(_chosen(count, ranges.smear_probability, generator).to(images.device), sigma, torch.zeros_like(sigma))
     images = degrade_torch.smear(images, sigma)
-    sizes = torch.randint(ranges.rescale_size[0], ranges.rescale_size[1] + 1, (count,), generator=generator)
+    sizes = log_uniform_sizes(count, ranges.rescale_size, generator)
     sizes = torch.where(_chosen(count, ranges.rescale_probability, generator), sizes, torch.full_like(sizes, IMAGE_SIZE))
     images = degrade_torch.rescale(images, sizes)
     shot = _chosen(count, ranges.poisson_probability, generator).to(images.device) & (images.sum(dim=(1, 2, 3)) > 0)

@@ -46,6 +46,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     parser.add_argument("--randomise", action="store_true",
                         help="domain randomisation: detector masks, background, Yoneda/specular, counts, small shifts")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--time-budget", type=float, metavar="MINUTES",
+                        help="train for at most about this long: after each epoch, --epochs is cut to those that fit "
+                             "and the one-cycle schedule is refitted to them (the bundle is written after)")
     parser.add_argument("--batches-per-epoch", type=int, default=100, help="for --data simulate")
     parser.add_argument("--validation-batches", type=int, default=10, help="for --data simulate")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -174,6 +177,23 @@ def initial_model(args) -> tuple[torch.nn.Module, dict | None]:
     return bundle.model.train(), {"name": manifest["name"], "sha256": manifest["sha256"], "training": manifest.get("training")}
 
 
+def epochs_within_budget(planned: int, done: int, seconds: float, budget_s: float) -> int:
+    """How many epochs in all fit ``budget_s`` seconds at the pace of the ``done`` epochs that took ``seconds``.
+
+    The calibration pass after training (about one epoch of data) counts as one more epoch.
+    Never fewer than ``done`` (or one), never more than ``planned``.
+    """
+    pace = seconds / max(done, 1)
+    return int(min(planned, max(done, 1, math.floor(budget_s / pace) - 1)))
+
+
+def refitted_schedule(optimizer, scheduler, *, max_lr: float, total_steps: int):
+    """A one-cycle schedule over ``total_steps`` that continues from the steps ``scheduler`` has taken."""
+    total_steps = max(total_steps, scheduler.last_epoch + 1)
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=0.15,
+                                               last_epoch=scheduler.last_epoch - 1)
+
+
 def main(args) -> Path:
     """Train as ``args`` say; return the bundle directory (on rank 0)."""
     torch.manual_seed(args.seed)
@@ -193,7 +213,8 @@ def main(args) -> Path:
     model = model.to(device)
     training_model = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps = args.epochs * math.ceil(len(sources.train) / world_size)
+    steps_per_epoch = math.ceil(len(sources.train) / world_size)
+    steps = args.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=max(steps, 1), pct_start=0.15)
     scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == "cuda")
     start_epoch, log = 0, []
@@ -206,9 +227,14 @@ def main(args) -> Path:
             raise ValueError(f"--resume continues a schedule of {checkpoint['args'].get('epochs')} epochs with the same data; "
                              f"got --epochs {args.epochs}. To train further with a new schedule, use --init BUNDLE")
         start_epoch, log = checkpoint["epoch"] + 1, checkpoint.get("log", [])
+    if args.time_budget is not None and (args.resume or args.time_budget <= 0):
+        raise ValueError("--time-budget must be a positive number of minutes, and cannot continue a --resume "
+                         "(the resumed schedule is fixed)")
+    epochs = args.epochs
     generator = torch.Generator().manual_seed(args.seed + rank)
     started = time.perf_counter()
-    for epoch in range(start_epoch, args.epochs):
+    epoch = start_epoch
+    while epoch < epochs:
         sources.train.set_epoch(epoch)
         metrics = train_one_epoch(training_model, batches(sources.train, workers=args.workers), optimizer, scheduler,
                                   degradation, device=device, epoch=epoch, amp=args.amp, scaler=scaler,
@@ -224,6 +250,16 @@ def main(args) -> Path:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "args": recorded_arguments(args), "log": log},
                        checkpoints / "checkpoint.pt")
+        epoch += 1
+        if args.time_budget is not None:
+            fitting = epochs_within_budget(epochs, epoch, time.perf_counter() - started, args.time_budget * 60)
+            if world_size > 1:  # every rank keeps rank 0's count
+                fitting = torch.tensor(fitting, device=device)
+                torch.distributed.broadcast(fitting, 0)
+                fitting = int(fitting)
+            if fitting < epochs:
+                epochs = fitting
+                scheduler = refitted_schedule(optimizer, scheduler, max_lr=args.lr, total_steps=epochs * steps_per_epoch)
     if rank != 0:
         torch.distributed.destroy_process_group()
         return output
@@ -236,7 +272,7 @@ def main(args) -> Path:
     save_bundle(
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, temperature=temperature, ood=ood,
         training={"data": sources.description, "degradation": degradation.spec, "randomise": args.randomise, "args": recorded_arguments(args), "log": log,
-                  "world_size": world_size, "seconds": round(time.perf_counter() - started, 1), "init": initial},
+                  "world_size": world_size, "epochs_trained": epochs, "seconds": round(time.perf_counter() - started, 1), "init": initial},
         metrics={"validation_accuracy": validation["accuracy"], "temperature": temperature},
     )
     if world_size > 1:
