@@ -101,6 +101,20 @@ def test_evaluation_writes_every_table_and_figure(trained, tmp_path):
     assert "| gaussian:1 |" in (tmp_path / "report" / "report.md").read_text()
 
 
+def test_evaluation_names_dedicated_models_and_puts_the_clean_one_beside_the_robust_one(trained, tmp_path):
+    _, bundle = trained
+    robust, shipped = load_model(bundle), load_model("default")
+    metrics = run_evaluation(robust, tmp_path / "report", per_class=2, seed=5, repetition_per_class=1, ood_count=4,
+                             dedicated={"gaussian:1": shipped}, clean_model=shipped)
+    assert metrics["dedicated_models"] == {"gaussian:1": {"name": "default", "sha256": shipped.sha256}}
+    assert 0 <= metrics["dedicated_models_test"]["gaussian:1"] <= 100 and metrics["cross_noise"]["model"] == "default"
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert f"gaussian:1 `default` ({shipped.sha256[:12]})" in report
+    cross = report.split("## Cross-noise")[1]
+    robust_gaussian = metrics["robust_model_test"]["gaussian:1"]
+    assert f"| gaussian:1 | {metrics['cross_noise']['gaussian:1']:.2f} | {robust_gaussian:.2f} | 62.37 |" in cross
+
+
 def test_epochs_within_budget_keep_the_calibration_pass_inside_it():
     # 3 epochs took 30 s: 10 s each; 95 s hold 9 epochs, one of them kept for calibration
     assert epochs_within_budget(planned=50, done=3, seconds=30.0, budget_s=95.0) == 8

@@ -145,6 +145,7 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     if dedicated:
         metrics["dedicated_models_test"] = {spec: evaluate_model(model, test, [spec], seed=seed + 1)[spec]
                                             for spec, model in dedicated.items()}
+        metrics["dedicated_models"] = {spec: {"name": model.name, "sha256": model.sha256} for spec, model in dedicated.items()}
     cross_model = clean_model or classifier
     metrics["cross_noise"] = {"model": cross_model.name,
                               **evaluate_model(cross_model, test, list(paper.CROSS_NOISE), seed=seed + 3)}
@@ -239,10 +240,6 @@ def summary_table(metrics: dict) -> list[str]:
     return lines
 
 
-def _row(name: str, ours: float | None, paper_value: float | None) -> str:
-    return f"| {name} | {_cell(ours)} | {_cell(paper_value)} |"
-
-
 def markdown_report(metrics: dict) -> str:
     """The metrics as a markdown report beside the paper's numbers."""
     test, train = metrics["robust_model_test"], metrics.get("robust_model_train", {})
@@ -260,10 +257,13 @@ def markdown_report(metrics: dict) -> str:
               "| degradation | ours: one robust model | ours: dedicated model | paper |", "|---|---|---|---|"]
     for spec, (_, paper_test) in paper.TABLE_III.items():
         lines.append(f"| {spec} | {test[spec]:.2f} | {_cell(dedicated.get(spec))} | {paper_test:.2f} |")
+    if "dedicated_models" in metrics:
+        lines += ["", "Dedicated models: " + ", ".join(f"{spec} `{model['name']}` ({model['sha256'][:12]})"
+                                                     for spec, model in metrics["dedicated_models"].items()) + "."]
     cross = metrics["cross_noise"]
     lines += ["", f"## Cross-noise: model `{cross['model']}` tested on degraded data (%)", "",
-              "| degradation | ours | paper (trained clean) |", "|---|---|---|"]
-    lines += [_row(spec, cross[spec], value) for spec, value in paper.CROSS_NOISE.items()]
+              f"| degradation | ours: `{cross['model']}` | ours: one robust model | paper (trained clean) |", "|---|---|---|---|"]
+    lines += [f"| {spec} | {_cell(cross[spec])} | {_cell(test.get(spec))} | {_cell(value)} |" for spec, value in paper.CROSS_NOISE.items()]
     recall = metrics["recall"]
     lines += ["", "## Confusion matrix (Fig. 2) and recall", "", "![confusion](confusion_matrix.png)", "",
               "| class | recall |", "|---|---|", *[f"| {k} | {100 * v:.2f} |" for k, v in recall.items()],
