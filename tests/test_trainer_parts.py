@@ -95,3 +95,14 @@ def test_detection_rate_at_five_percent_false_alarms():
     inside = np.arange(100.0)
     result = detection_rate_at_false_alarm(inside, np.array([200.0, 50.0]))
     assert result["false_alarm"] == pytest.approx(0.05) and result["detection"] == 0.5
+
+
+def test_a_gpu_simulates_each_training_batch_in_one_chunk(tmp_path):
+    from xicam_gisaxs_cnn_trainer.train import simulation_config
+
+    assert simulation_config(None, simulating_on=torch.device("cuda"), batch_size=256).chunk_size == 256
+    assert simulation_config(None, simulating_on=torch.device("cpu"), batch_size=256).chunk_size == 32
+    assert simulation_config(None, simulating_on=torch.device("cuda"), batch_size=16).chunk_size == 32
+    path = tmp_path / "sim.json"
+    path.write_text('{"chunk_size": 8}')
+    assert simulation_config(str(path), simulating_on=torch.device("cuda"), batch_size=256).chunk_size == 8  # as asked

@@ -14,6 +14,7 @@ Layout after torchvision's references: ``get_args_parser`` -> ``main`` ->
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -194,6 +195,21 @@ def refitted_schedule(optimizer, scheduler, *, max_lr: float, total_steps: int):
                                                last_epoch=scheduler.last_epoch - 1)
 
 
+def simulation_config(path: str | None, *, simulating_on: torch.device, batch_size: int) -> SimulationConfig:
+    """The ``--sim-config`` JSON's settings, else the defaults; on a GPU, whole batches in one simulator chunk.
+
+    The default chunk (32 patterns) keeps CPU memory low but leaves a GPU mostly idle: with it
+    one lent H200 trained at 590 patterns/s, an H100 with chunks of 256 at 1,600/s. The chunk
+    changes no pattern.
+    """
+    if path:
+        return SimulationConfig.from_dict(json.loads(Path(path).read_text()))
+    config = SimulationConfig()
+    if simulating_on.type == "cuda" and batch_size > config.chunk_size:
+        return dataclasses.replace(config, chunk_size=batch_size)
+    return config
+
+
 def main(args) -> Path:
     """Train as ``args`` say; return the bundle directory (on rank 0)."""
     torch.manual_seed(args.seed)
@@ -201,7 +217,8 @@ def main(args) -> Path:
     device = torch.device(args.device if world_size == 1 or not args.device.startswith("cuda") else f"cuda:{os.environ['LOCAL_RANK']}")
     degradation = Degradation.parse(args.degradation)
     randomiser = Randomiser() if args.randomise else None
-    config = SimulationConfig.from_dict(json.loads(Path(args.sim_config).read_text())) if args.sim_config else None
+    config = simulation_config(args.sim_config, simulating_on=device if args.workers == 0 else torch.device("cpu"),
+                               batch_size=args.batch_size)
     sources = make_sources(
         args.data, batch_size=args.batch_size, batches_per_epoch=args.batches_per_epoch,
         validation_batches=args.validation_batches, seed=args.seed, config=config, mapping=args.mapping,
