@@ -282,8 +282,8 @@ def main(args) -> Path:
         return output
     validation = evaluate(model, batches(sources.validation), degradation, device=device,
                           generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser)
-    reference = evaluate(model, batches(sources.train), Degradation("clean"), device=device, generator=generator,
-                         randomiser=randomiser)
+    reference = evaluate(model, batches(sources.train, workers=args.workers), Degradation("clean"), device=device,
+                         generator=generator, randomiser=randomiser)
     temperature = fit_temperature(validation["logits"], validation["labels"])
     ood = fit_nearest_neighbour_ood(reference["embeddings"], validation["embeddings"], seed=args.seed)
     save_bundle(
