@@ -16,23 +16,17 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from xicam_gisaxs_cnn.canonical import horizon_mask
 from xicam_gisaxs_cnn.models import load_model
 from xicam_gisaxs_cnn_trainer import train
 from xicam_gisaxs_cnn_trainer.evaluation import paper
-from xicam_gisaxs_cnn_trainer.evaluation.report import simulate_test_set
+from xicam_gisaxs_cnn_trainer.evaluation.report import evaluate_model, simulate_test_set
 
 
 def held_out_accuracy(bundle: Path, per_class: int, seed: int = 90210) -> float:
     """Clean accuracy (%) of a bundle on the evaluation report's held-out set."""
-    classifier = load_model(bundle)
-    test = simulate_test_set(per_class, seed=seed)
-    images = test.images[:, 0].numpy()
-    predicted = classifier.predict(images, np.broadcast_to(horizon_mask(), images.shape)).class_indices
-    return 100.0 * float(np.mean(predicted == test.labels.numpy()))
+    return evaluate_model(load_model(bundle), simulate_test_set(per_class, seed=seed), ["clean"], seed=seed)["clean"]
 
 
 def main() -> None:
