@@ -51,6 +51,18 @@ def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     assert [entry["epoch"] for entry in log] == [0, 1] and log[0] == saved["log"][0]
 
 
+def test_mixture_ranges_train_and_are_recorded_in_the_manifest(tmp_path):
+    ranges = tmp_path / "heavy-low-resolution.json"
+    ranges.write_text(json.dumps({"rescale_probability": 0.9, "rescale_size": [20, 30]}))
+    bundle = main(get_args_parser().parse_args([*TINY, "--epochs", "1", "--mixture", str(ranges), "--output", str(tmp_path / "b")]))
+    training = json.loads((bundle / "manifest.json").read_text())["training"]
+    assert training["degradation"] == "mixture" and training["args"]["mixture"] == str(ranges)
+    assert training["mixture"]["rescale_probability"] == 0.9 and training["mixture"]["rescale_size"] == [20, 30]
+    assert training["mixture"]["gaussian_alpha"] == [0.0, 1.5]  # the keys not given keep their defaults
+    with pytest.raises(ValueError, match="--mixture sets the ranges of --degradation mixture, not of 'clean'"):
+        main(get_args_parser().parse_args([*TINY, "--degradation", "clean", "--mixture", str(ranges), "--output", str(tmp_path / "c")]))
+
+
 def test_resume_with_other_epochs_is_refused_and_names_init(trained, tmp_path):
     user_dir, _ = trained
     checkpoint = user_dir / "tiny.checkpoints" / "checkpoint.pt"

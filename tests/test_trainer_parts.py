@@ -49,6 +49,18 @@ def test_mixture_draws_as_many_coarse_as_fine_resolutions():
     assert float((drawn <= 30).float().mean()) > 0.2  # a uniform draw would give 10%
 
 
+def test_mixture_ranges_read_from_json_and_refuse_nonsense():
+    ranges = MixtureRanges.from_dict({"rescale_probability": 0.7, "rescale_size": [20, 40]})
+    assert ranges.rescale_probability == 0.7 and ranges.rescale_size == (20, 40) and ranges.smear_probability == 0.5
+    assert MixtureRanges.from_dict(ranges.to_dict()) == ranges
+    for bad, message in [({"rescale_prob": 0.7}, "unknown mixture keys.*rescale_prob"),
+                         ({"gaussian_probability": 1.5}, "gaussian_probability must be between 0 and 1"),
+                         ({"smear_sigma_px": [2, 1]}, "smear_sigma_px must be"),
+                         ({"rescale_size": [1, 125]}, "rescale_size must lie within 2..125")]:
+        with pytest.raises(ValueError, match=message):
+            MixtureRanges.from_dict(bad)
+
+
 def test_temperature_fit_recovers_the_temperature_of_the_data():
     generator = torch.Generator().manual_seed(0)
     true_logits = 3.0 * torch.randn(4000, 7, generator=generator)

@@ -15,7 +15,7 @@ same functions the plugin uses.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 
@@ -41,6 +41,29 @@ class MixtureRanges:
     poisson_log10_counts: tuple[float, float] = (3.0, 7.0)
     gaussian_probability: float = 0.5
     gaussian_alpha: tuple[float, float] = (0.0, 1.5)
+
+    def __post_init__(self) -> None:
+        for name in ("smear_probability", "rescale_probability", "poisson_probability", "gaussian_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"mixture {name} must be between 0 and 1, got {getattr(self, name)}")
+        for name in ("smear_sigma_px", "rescale_size", "poisson_log10_counts", "gaussian_alpha"):
+            bounds = getattr(self, name)
+            if len(bounds) != 2 or bounds[0] > bounds[1] or bounds[0] < 0:
+                raise ValueError(f"mixture {name} must be (low, high) with 0 <= low <= high, got {bounds}")
+        if self.rescale_size[0] < 2 or self.rescale_size[1] > IMAGE_SIZE:
+            raise ValueError(f"mixture rescale_size must lie within 2..{IMAGE_SIZE} px, got {self.rescale_size}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "MixtureRanges":
+        """Ranges from a JSON object; missing keys take the defaults, unknown keys raise ValueError."""
+        unknown = set(values) - {field.name for field in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown mixture keys: {sorted(unknown)}; known: {[field.name for field in fields(cls)]}")
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+
+    def to_dict(self) -> dict:
+        """JSON-ready ranges, as recorded in a bundle's manifest."""
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
 
 
 @dataclass(frozen=True)

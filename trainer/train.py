@@ -29,7 +29,7 @@ from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, load_bundle, res
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
 from .calibration import fit_nearest_neighbour_ood, fit_temperature
-from .degradation import Degradation
+from .degradation import Degradation, MixtureRanges
 from .realistic.randomise import Randomiser
 from .simulation import SimulationConfig
 from .sources import batches, make_sources
@@ -44,6 +44,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     parser.add_argument("--mapping", help="JSON file: glob pattern -> class name, for hipgisaxs:DIR")
     parser.add_argument("--sim-config", help="JSON file of SimulationConfig fields, for --data simulate")
     parser.add_argument("--degradation", default="mixture", help="clean | smear:S | gaussian:A | poisson:C | rescale:N | mixture (default)")
+    parser.add_argument("--mixture", metavar="RANGES_JSON",
+                        help="JSON file of MixtureRanges fields (probabilities and ranges), for --degradation mixture "
+                             "(default: the built-in ranges)")
     parser.add_argument("--randomise", action="store_true",
                         help="domain randomisation: detector masks, background, Yoneda/specular, counts, small shifts")
     parser.add_argument("--epochs", type=int, default=10)
@@ -210,12 +213,22 @@ def simulation_config(path: str | None, *, simulating_on: torch.device, batch_si
     return config
 
 
+def training_degradation(spec: str, mixture_path: str | None) -> Degradation:
+    """The degradation ``spec``; for ``mixture``, with the ranges of the JSON file at ``mixture_path`` if given."""
+    degradation = Degradation.parse(spec)
+    if mixture_path is None:
+        return degradation
+    if degradation.kind != "mixture":
+        raise ValueError(f"--mixture sets the ranges of --degradation mixture, not of {spec!r}")
+    return dataclasses.replace(degradation, mixture=MixtureRanges.from_dict(json.loads(Path(mixture_path).read_text())))
+
+
 def main(args) -> Path:
     """Train as ``args`` say; return the bundle directory (on rank 0)."""
     torch.manual_seed(args.seed)
     rank, world_size = init_distributed(args.device)
     device = torch.device(args.device if world_size == 1 or not args.device.startswith("cuda") else f"cuda:{os.environ['LOCAL_RANK']}")
-    degradation = Degradation.parse(args.degradation)
+    degradation = training_degradation(args.degradation, args.mixture)
     randomiser = Randomiser() if args.randomise else None
     config = simulation_config(args.sim_config, simulating_on=device if args.workers == 0 else torch.device("cpu"),
                                batch_size=args.batch_size)
@@ -288,7 +301,9 @@ def main(args) -> Path:
     ood = fit_nearest_neighbour_ood(reference["embeddings"], validation["embeddings"], seed=args.seed)
     save_bundle(
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, temperature=temperature, ood=ood,
-        training={"data": sources.description, "degradation": degradation.spec, "randomise": args.randomise, "args": recorded_arguments(args), "log": log,
+        training={"data": sources.description, "degradation": degradation.spec,
+                  **({"mixture": degradation.mixture.to_dict()} if degradation.kind == "mixture" else {}),
+                  "randomise": args.randomise, "args": recorded_arguments(args), "log": log,
                   "world_size": world_size, "epochs_trained": epochs, "seconds": round(time.perf_counter() - started, 1), "init": initial},
         metrics={"validation_accuracy": validation["accuracy"], "temperature": temperature},
     )
