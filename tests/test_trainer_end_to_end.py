@@ -61,6 +61,9 @@ def test_mixture_ranges_train_and_are_recorded_in_the_manifest(tmp_path):
     assert training["mixture"]["gaussian_alpha"] == [0.0, 1.5]  # the keys not given keep their defaults
     with pytest.raises(ValueError, match="--mixture sets the ranges of --degradation mixture, not of 'clean'"):
         main(get_args_parser().parse_args([*TINY, "--degradation", "clean", "--mixture", str(ranges), "--output", str(tmp_path / "c")]))
+    ranges.write_text("{rescale_probability: 0.9")
+    with pytest.raises(ValueError, match="--mixture .*heavy-low-resolution.json: cannot read a JSON object"):
+        main(get_args_parser().parse_args([*TINY, "--mixture", str(ranges), "--output", str(tmp_path / "d")]))
 
 
 def test_resume_with_other_epochs_is_refused_and_names_init(trained, tmp_path):

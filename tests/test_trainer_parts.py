@@ -56,6 +56,7 @@ def test_mixture_ranges_read_from_json_and_refuse_nonsense():
     for bad, message in [({"rescale_prob": 0.7}, "unknown mixture keys.*rescale_prob"),
                          ({"gaussian_probability": 1.5}, "gaussian_probability must be between 0 and 1"),
                          ({"smear_sigma_px": [2, 1]}, "smear_sigma_px must be"),
+                         ({"gaussian_alpha": 1.0}, "gaussian_alpha must be \\(low, high\\)"),
                          ({"rescale_size": [1, 125]}, "rescale_size must lie within 2..125")]:
         with pytest.raises(ValueError, match=message):
             MixtureRanges.from_dict(bad)

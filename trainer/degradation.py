@@ -48,7 +48,7 @@ class MixtureRanges:
                 raise ValueError(f"mixture {name} must be between 0 and 1, got {getattr(self, name)}")
         for name in ("smear_sigma_px", "rescale_size", "poisson_log10_counts", "gaussian_alpha"):
             bounds = getattr(self, name)
-            if len(bounds) != 2 or bounds[0] > bounds[1] or bounds[0] < 0:
+            if not isinstance(bounds, tuple) or len(bounds) != 2 or bounds[0] > bounds[1] or bounds[0] < 0:
                 raise ValueError(f"mixture {name} must be (low, high) with 0 <= low <= high, got {bounds}")
         if self.rescale_size[0] < 2 or self.rescale_size[1] > IMAGE_SIZE:
             raise ValueError(f"mixture rescale_size must lie within 2..{IMAGE_SIZE} px, got {self.rescale_size}")

@@ -220,7 +220,13 @@ def training_degradation(spec: str, mixture_path: str | None) -> Degradation:
         return degradation
     if degradation.kind != "mixture":
         raise ValueError(f"--mixture sets the ranges of --degradation mixture, not of {spec!r}")
-    return dataclasses.replace(degradation, mixture=MixtureRanges.from_dict(json.loads(Path(mixture_path).read_text())))
+    try:
+        ranges = json.loads(Path(mixture_path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"--mixture {mixture_path}: cannot read a JSON object of mixture ranges ({error})") from None
+    if not isinstance(ranges, dict):
+        raise ValueError(f"--mixture {mixture_path}: expected a JSON object of mixture ranges, got {type(ranges).__name__}")
+    return dataclasses.replace(degradation, mixture=MixtureRanges.from_dict(ranges))
 
 
 def main(args) -> Path:
