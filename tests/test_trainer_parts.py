@@ -119,3 +119,17 @@ def test_a_gpu_simulates_each_training_batch_in_one_chunk(tmp_path):
     path = tmp_path / "sim.json"
     path.write_text('{"chunk_size": 8}')
     assert simulation_config(str(path), simulating_on=torch.device("cuda"), batch_size=256).chunk_size == 8  # as asked
+
+
+def test_settings_files_that_are_no_json_object_are_refused_by_name(tmp_path):
+    from xicam_gisaxs_cnn_trainer.train import simulation_config
+
+    path = tmp_path / "sim.json"
+    for text, message in [('{"chunk_size": 8', "--sim-config .*sim.json: cannot read a JSON object"),
+                          ("[8]", "--sim-config .*sim.json: expected a JSON object, got list"),
+                          ('{"chunks": 8}', r"unknown SimulationConfig keys: \['chunks'\]")]:
+        path.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            simulation_config(str(path), simulating_on=torch.device("cpu"), batch_size=64)
+    with pytest.raises(ValueError, match="--sim-config .*missing.json: cannot read a JSON object"):
+        simulation_config(str(tmp_path / "missing.json"), simulating_on=torch.device("cpu"), batch_size=64)

@@ -15,12 +15,14 @@ same functions the plugin uses.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
 from xicam_gisaxs_cnn import degrade_torch
 from xicam_gisaxs_cnn.canonical import IMAGE_SIZE
+
+from .json_records import record_from_dict, record_to_dict
 
 KINDS: tuple[str, ...] = ("clean", "smear", "gaussian", "poisson", "rescale", "mixture")
 
@@ -56,14 +58,11 @@ class MixtureRanges:
     @classmethod
     def from_dict(cls, values: dict) -> "MixtureRanges":
         """Ranges from a JSON object; missing keys take the defaults, unknown keys raise ValueError."""
-        unknown = set(values) - {field.name for field in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown mixture keys: {sorted(unknown)}; known: {[field.name for field in fields(cls)]}")
-        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+        return record_from_dict(cls, values, what="mixture")
 
     def to_dict(self) -> dict:
         """JSON-ready ranges, as recorded in a bundle's manifest."""
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+        return record_to_dict(self)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from xicam_gisaxs_cnn.preprocess import model_input_torch
 
 from .calibration import fit_nearest_neighbour_ood, fit_temperature
 from .degradation import Degradation, MixtureRanges
+from .json_records import read_json_object
 from .realistic.randomise import Randomiser
 from .simulation import SimulationConfig
 from .sources import batches, make_sources
@@ -206,7 +207,7 @@ def simulation_config(path: str | None, *, simulating_on: torch.device, batch_si
     changes no pattern.
     """
     if path:
-        return SimulationConfig.from_dict(json.loads(Path(path).read_text()))
+        return SimulationConfig.from_dict(read_json_object(path, option="--sim-config"))
     config = SimulationConfig()
     if simulating_on.type == "cuda" and batch_size > config.chunk_size:
         return dataclasses.replace(config, chunk_size=batch_size)
@@ -220,13 +221,8 @@ def training_degradation(spec: str, mixture_path: str | None) -> Degradation:
         return degradation
     if degradation.kind != "mixture":
         raise ValueError(f"--mixture sets the ranges of --degradation mixture, not of {spec!r}")
-    try:
-        ranges = json.loads(Path(mixture_path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"--mixture {mixture_path}: cannot read a JSON object of mixture ranges ({error})") from None
-    if not isinstance(ranges, dict):
-        raise ValueError(f"--mixture {mixture_path}: expected a JSON object of mixture ranges, got {type(ranges).__name__}")
-    return dataclasses.replace(degradation, mixture=MixtureRanges.from_dict(ranges))
+    ranges = MixtureRanges.from_dict(read_json_object(mixture_path, option="--mixture"))
+    return dataclasses.replace(degradation, mixture=ranges)
 
 
 def main(args) -> Path:

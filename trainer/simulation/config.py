@@ -1,10 +1,11 @@
 """Every sampled parameter of the GISAXS simulator and its range, in one documented config."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 from xicam_gisaxs_cnn.canonical import DEFAULT_ALPHA_I_DEG, DEFAULT_ENERGY_KEV
 
+from ..json_records import record_from_dict, record_to_dict
 from .lattices import IDEAL_HCP_C_OVER_A
 
 Range = tuple[float, float]
@@ -128,16 +129,12 @@ class SimulationConfig:
 
     def to_dict(self) -> dict:
         """Plain dict (ranges as lists) for JSON or HDF5 attributes."""
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+        return record_to_dict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "SimulationConfig":
         """Inverse of :meth:`to_dict`; missing keys take the defaults, unknown keys raise ValueError."""
-        known = {field.name for field in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown SimulationConfig keys: {sorted(unknown)}")
-        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+        return record_from_dict(cls, values, what="SimulationConfig")
 
     @classmethod
     def from_record(cls, values: dict) -> "SimulationConfig":

@@ -41,13 +41,14 @@ def run(args: argparse.Namespace) -> int:
     from xicam_gisaxs_cnn.classes import CLASS_NAMES
     from xicam_gisaxs_cnn_trainer.datasets.generate import make_shard, plan_shards
     from xicam_gisaxs_cnn_trainer.datasets.shards import SHARD_PATTERN, shard_name
+    from xicam_gisaxs_cnn_trainer.json_records import read_json_object
     from xicam_gisaxs_cnn_trainer.simulation import SIMULATOR_VERSION, SimulationConfig
 
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     config = SimulationConfig()
     if args.config:
-        config = SimulationConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
+        config = SimulationConfig.from_dict(read_json_object(args.config, option="--config"))
     tasks = plan_shards(per_class=args.per_class, shard_size=args.shard_size, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
