@@ -134,6 +134,33 @@ def test_high_pass_channel_isolates_a_peak_from_a_smooth_background():
     assert channels[MASK_CHANNEL].all()
 
 
+def test_high_pass_is_the_log_channel_minus_its_mean_over_the_valid_pixels_of_each_window():
+    from xicam_gisaxs_cnn.preprocess import HIGH_PASS_GAIN, HIGH_PASS_WINDOW_PX, model_input
+
+    rng = np.random.default_rng(3)
+    image = rng.gamma(0.5, 10.0, size=(125, 125))
+    mask = rng.random((125, 125)) > 0.3
+    logged, high_pass, valid = model_input(image, mask)
+    half = HIGH_PASS_WINDOW_PX // 2
+    for row, column in [(0, 0), (3, 124), (62, 62), (124, 7), (100, 120)]:
+        window = np.s_[max(row - half, 0):row + half + 1, max(column - half, 0):column + half + 1]
+        expected = HIGH_PASS_GAIN * (logged[row, column] - logged[window][valid[window] > 0].mean()) * valid[row, column]
+        assert high_pass[row, column] == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_batch_that_shares_one_mask_gives_each_image_what_it_gets_alone():
+    from xicam_gisaxs_cnn.canonical import horizon_mask
+    from xicam_gisaxs_cnn.preprocess import model_input, model_input_torch
+
+    images = np.random.default_rng(4).gamma(0.5, 10.0, size=(3, 125, 125)).astype(np.float32)
+    images[1] = 0.0  # no signal: zeros in the intensity channels
+    masks = np.broadcast_to(horizon_mask(), images.shape)
+    batch = model_input_torch(torch.from_numpy(images)[:, None], torch.from_numpy(masks.copy())[:, None]).numpy()
+    for image, mask, inputs in zip(images, masks, batch):
+        np.testing.assert_allclose(inputs, model_input(image, mask), atol=1e-6)
+    assert not batch[1, :2].any()
+
+
 def test_nearest_neighbour_ood_round_trips_through_a_bundle_and_scores_cosine_distance(tmp_path):
     model = build_model("compact")
     references = torch.eye(model.fc.in_features)[:50]  # unit vectors e_0 ... e_49

@@ -42,24 +42,39 @@ _LOG_OFFSET = -np.log10(LOG_FLOOR)  # maps the floor to 0
 _LOG_SPAN = _LOG_OFFSET + 2.0  # maps 100x the mean to 1
 
 
-def _high_pass(logged: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """``logged`` minus its mean over valid pixels in a HIGH_PASS_WINDOW_PX square, 0 where masked."""
-    weight = valid.to(logged.dtype)
-    size, half = HIGH_PASS_WINDOW_PX, HIGH_PASS_WINDOW_PX // 2
+def _window_sum(x: torch.Tensor, dim: int, size: int) -> torch.Tensor:
+    """Sum of ``x`` over a centred window of ``size`` (odd) along ``dim``, zero outside.
 
-    def running_sum(x: torch.Tensor, dim: int) -> torch.Tensor:  # sum over a window of `size`, zero outside
-        padding = [0, 0, 0, 0]
-        padding[2 * (3 - dim)] = half + 1
-        padding[2 * (3 - dim) + 1] = half
-        total = torch.nn.functional.pad(x, padding).cumsum(dim)
-        length = x.shape[dim]
-        return total.narrow(dim, size, length) - total.narrow(dim, 0, length)
+    Built from running sums of 1, 2, 4, ... elements (each one add of two shifted
+    views), combined by the binary digits of ``size``: about 2 log2(size) adds
+    instead of ``size``, and exact sums rather than differences of a cumulative sum.
+    """
+    padding = [0] * (2 * x.ndim)
+    padding[2 * (x.ndim - 1 - dim)] = padding[2 * (x.ndim - 1 - dim) + 1] = size // 2
+    block, block_length = torch.nn.functional.pad(x, padding), 1  # block[i] = sum of padded[i : i + block_length]
+    length, total, offset = x.shape[dim], None, 0
+    while True:
+        if size & block_length:
+            part = block.narrow(dim, offset, length)
+            total = part.clone() if total is None else total.add_(part)
+            offset += block_length
+        if 2 * block_length > size:
+            return total
+        shorter = block.shape[dim] - block_length
+        block = block.narrow(dim, 0, shorter) + block.narrow(dim, block_length, shorter)
+        block_length *= 2
 
-    def box_sum(x: torch.Tensor) -> torch.Tensor:  # separable: along columns, then rows
-        return running_sum(running_sum(x, 2), 3)
 
-    local_mean = box_sum(logged * weight) / box_sum(weight).clamp_min(1e-6)
-    return HIGH_PASS_GAIN * (logged - local_mean) * weight
+def _box_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum of (N, 1, H, W) ``x`` over a HIGH_PASS_WINDOW_PX square around each pixel, zero outside."""
+    return _window_sum(_window_sum(x, 2, HIGH_PASS_WINDOW_PX), 3, HIGH_PASS_WINDOW_PX)
+
+
+def _valid_pixels_per_window(valid: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Box sum of the validity ``weight``; computed once when every image of the batch shares its mask."""
+    if valid.shape[0] > 1 and bool((valid == valid[:1]).all()):
+        return _box_sum(weight[:1])
+    return _box_sum(weight)
 
 
 def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
@@ -67,7 +82,8 @@ def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -
 
     Negative values (Gaussian noise, detector gaps) count as zero intensity;
     non-finite pixels are treated as masked. A frame with no positive valid
-    pixel becomes all zeros in the intensity channel.
+    pixel becomes all zeros in the intensity channel. Channels are written in
+    place into the output, one pass per step, on the images' device.
     """
     if images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(f"images must have shape (N, 1, H, W), got {tuple(images.shape)}")
@@ -76,14 +92,21 @@ def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -
     if masks is not None:
         if masks.shape != images.shape:
             raise ValueError(f"masks must have the images' shape {tuple(images.shape)}, got {tuple(masks.shape)}")
-        valid = valid & masks.to(torch.bool)
-    intensity = torch.where(valid, images, torch.zeros_like(images)).clamp_min(0.0)
-    count = valid.sum(dim=(1, 2, 3)).clamp_min(1)
-    mean = intensity.sum(dim=(1, 2, 3)) / count
-    safe_mean = torch.where(mean > 0, mean, torch.ones_like(mean))[:, None, None, None]
-    logged = (torch.log10(intensity / safe_mean + LOG_FLOOR) + _LOG_OFFSET) / _LOG_SPAN
-    logged = torch.where(valid & (mean > 0)[:, None, None, None], logged, torch.zeros_like(logged))
-    return torch.cat([logged, _high_pass(logged, valid), valid.to(torch.float32)], dim=1)
+        valid &= masks.to(device=valid.device, dtype=torch.bool)
+    inputs = torch.empty((images.shape[0], INPUT_CHANNELS, *images.shape[2:]), dtype=torch.float32, device=images.device)
+    logged, high_pass, weight = inputs[:, 0:1], inputs[:, 1:2], inputs[:, MASK_CHANNEL:MASK_CHANNEL + 1]
+    weight.copy_(valid)
+    intensity = torch.nan_to_num(images, nan=0.0, posinf=0.0, neginf=0.0).clamp_min_(0.0).mul_(weight)
+    mean = intensity.sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp_min(1.0)
+    has_signal = mean > 0
+    inverse_mean = torch.where(has_signal, 1.0 / torch.where(has_signal, mean, 1.0), 0.0)[:, None, None, None]
+    torch.mul(intensity, inverse_mean, out=logged)
+    logged.add_(LOG_FLOOR).log10_().add_(_LOG_OFFSET).mul_(weight * (has_signal[:, None, None, None] / _LOG_SPAN))
+    # high pass: log channel minus its mean over the valid pixels of the window (logged is 0 where masked)
+    local_mean = _box_sum(logged).div_(_valid_pixels_per_window(valid, weight).clamp_min(1e-6))
+    torch.sub(logged, local_mean, out=high_pass)
+    high_pass.mul_(weight).mul_(HIGH_PASS_GAIN)
+    return inputs
 
 
 def model_input(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -91,6 +114,6 @@ def model_input(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"image must be a 2-D array, got shape {image.shape}")
-    images = torch.from_numpy(image)[None, None]
-    masks = None if mask is None else torch.from_numpy(np.asarray(mask, dtype=bool))[None, None]
+    images = torch.tensor(image)[None, None]  # copies: read-only or broadcast arrays are welcome
+    masks = None if mask is None else torch.tensor(np.asarray(mask, dtype=bool))[None, None]
     return model_input_torch(images, masks)[0].numpy()
