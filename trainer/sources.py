@@ -3,7 +3,8 @@
 Specs: ``simulate``, ``simulate-scaled`` (lattices at scales 0.35-8x rendered on a
 window shrunk as much, with energy and incidence drawn per pattern: the training
 spans the lattice constants of real films), ``shards:DIR``, ``hipgisaxs:DIR``
-(with a class mapping).
+(with a class mapping). With ``simulate-scaled``, training batches may also carry
+films of no class (``outliers``, :mod:`.realistic.outliers`); validation never does.
 Shards and HipGISAXS folders are split 5:1 (train:validation), stratified over
 class and in-plane direction, as the paper did.
 """
@@ -22,6 +23,7 @@ from .datasets.onthefly import SimulatedDataset
 from .datasets.shards import ShardDataset
 from .datasets.splits import stratified_split
 from .hipgisaxs import HipGISAXSFolder
+from .realistic.outliers import with_outliers
 from .realistic.randomise import simulate_scaled_batch
 from .simulation import SimulationConfig
 
@@ -74,18 +76,27 @@ def make_sources(
     device: str = "cpu",
     rank: int = 0,
     world_size: int = 1,
+    outliers: float = 0.0,
 ) -> DataSources:
-    """Build the data sources named by ``spec`` (see the module docstring)."""
+    """Build the data sources named by ``spec`` (see the module docstring).
+
+    ``outliers`` > 0 adds that fraction of films of no class to every training batch
+    (``simulate-scaled`` only).
+    """
     kind, _, location = spec.partition(":")
+    if outliers and kind != "simulate-scaled":
+        raise ValueError(f"films of no class (outliers) are simulated on the scaled windows: use --data simulate-scaled, not {spec!r}")
     if kind in ("simulate", "simulate-scaled"):
         config = config or SimulationConfig()
-        common = {"config": config, "batch_size": batch_size, "device": device, "rank": rank, "world_size": world_size,
-                  "batch_function": simulate_scaled_batch if kind == "simulate-scaled" else None}
+        batch_function = simulate_scaled_batch if kind == "simulate-scaled" else None
+        common = {"config": config, "batch_size": batch_size, "device": device, "rank": rank, "world_size": world_size}
+        training = with_outliers(batch_function, outliers) if outliers else batch_function
         return DataSources(
-            SimulatedDataset(batches_per_epoch=batches_per_epoch, seed=seed, **common),
-            SimulatedDataset(batches_per_epoch=validation_batches, seed=seed + 1_000_003, **common),
+            SimulatedDataset(batches_per_epoch=batches_per_epoch, seed=seed, batch_function=training, **common),
+            SimulatedDataset(batches_per_epoch=validation_batches, seed=seed + 1_000_003, batch_function=batch_function, **common),
             {"source": kind, "train_samples_per_epoch": batch_size * batches_per_epoch,
-             "validation_samples": batch_size * validation_batches, "config": config.to_dict()},
+             "validation_samples": batch_size * validation_batches, "config": config.to_dict(),
+             **({"outliers_per_batch": max(1, round(outliers * batch_size))} if outliers else {})},
         )
     if not location:
         raise ValueError(f"data spec {spec!r} needs a folder, e.g. shards:DIR or hipgisaxs:DIR")

@@ -31,6 +31,7 @@ from xicam_gisaxs_cnn.preprocess import model_input_torch
 from .calibration import fit_nearest_neighbour_ood, fit_temperature
 from .degradation import Degradation, MixtureRanges
 from .json_records import read_json_object
+from .realistic.outliers import OUTLIER_LABEL, outlier_exposure_loss
 from .realistic.randomise import Randomiser
 from .simulation import SimulationConfig
 from .sources import batches, make_sources
@@ -50,6 +51,12 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
                              "(default: the built-in ranges)")
     parser.add_argument("--randomise", action="store_true",
                         help="domain randomisation: detector masks, background, Yoneda/specular, counts, small shifts")
+    parser.add_argument("--outliers", type=float, default=0.0, metavar="FRACTION",
+                        help="outlier exposure: add FRACTION x batch size films of no class (disordered, monolayer, "
+                             "empty) to every training batch, their probabilities pushed to uniform; "
+                             "--data simulate-scaled only (default: 0, none)")
+    parser.add_argument("--outlier-weight", type=float, default=0.5,
+                        help="weight of the outlier term in the loss (default: 0.5, as Hendrycks et al.)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--time-budget", type=float, metavar="MINUTES",
                         help="train for at most about this long: after each epoch, --epochs is cut to those that fit "
@@ -116,8 +123,12 @@ def prepared_inputs(batch, degradation, randomiser, generator, *, mirror: bool =
 
 
 def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device, epoch, amp, scaler, generator,
-                    randomiser=None, mirror=True, quiet=True) -> dict:
-    """One pass over ``loader``: mirror, randomise, degrade, normalise, cross-entropy, step; returns loss and accuracy."""
+                    randomiser=None, mirror=True, quiet=True, outlier_weight=0.5) -> dict:
+    """One pass over ``loader``: mirror, randomise, degrade, normalise, loss, step; returns loss and accuracy.
+
+    The loss is the cross-entropy, plus ``outlier_weight`` x the outlier-exposure term on
+    rows labelled ``OUTLIER_LABEL`` (films of no class); accuracy counts labelled rows only.
+    """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for batch in tqdm(loader, desc=f"epoch {epoch}", disable=quiet, leave=False):
@@ -125,15 +136,16 @@ def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device,
         inputs = prepared_inputs(batch, degradation, randomiser, generator, mirror=mirror)
         with _autocast(device, amp):
             logits = model(inputs)
-            loss = torch.nn.functional.cross_entropy(logits.float(), batch.labels)
+            loss = outlier_exposure_loss(logits.float(), batch.labels, weight=outlier_weight)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        total_loss += loss.item() * batch.labels.numel()
-        correct += int((logits.argmax(1) == batch.labels).sum())
-        seen += batch.labels.numel()
+        labelled = batch.labels != OUTLIER_LABEL
+        total_loss += loss.item() * int(labelled.sum())
+        correct += int((logits.argmax(1) == batch.labels)[labelled].sum())
+        seen += int(labelled.sum())
     return {"train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1)}
 
 
@@ -237,7 +249,7 @@ def main(args) -> Path:
     sources = make_sources(
         args.data, batch_size=args.batch_size, batches_per_epoch=args.batches_per_epoch,
         validation_batches=args.validation_batches, seed=args.seed, config=config, mapping=args.mapping,
-        device=str(device) if args.workers == 0 else "cpu", rank=rank, world_size=world_size,
+        device=str(device) if args.workers == 0 else "cpu", rank=rank, world_size=world_size, outliers=args.outliers,
     )
     output = bundle_directory(args)
     checkpoints = Path(args.checkpoint_dir) if args.checkpoint_dir else output.with_name(output.name + ".checkpoints")
@@ -271,7 +283,7 @@ def main(args) -> Path:
         metrics = train_one_epoch(training_model, batches(sources.train, workers=args.workers), optimizer, scheduler,
                                   degradation, device=device, epoch=epoch, amp=args.amp, scaler=scaler,
                                   generator=generator, randomiser=randomiser, mirror=not args.no_mirror,
-                                  quiet=args.quiet or rank != 0)
+                                  quiet=args.quiet or rank != 0, outlier_weight=args.outlier_weight)
         validation = evaluate(model, batches(sources.validation), degradation, device=device,
                               generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser)
         metrics.update(epoch=epoch, validation_accuracy=validation["accuracy"], seconds=round(time.perf_counter() - started, 1))
@@ -300,12 +312,15 @@ def main(args) -> Path:
     reference = evaluate(model, batches(sources.train, workers=args.workers), Degradation("clean"), device=device,
                          generator=generator, randomiser=randomiser)
     temperature = fit_temperature(validation["logits"], validation["labels"])
-    ood = fit_nearest_neighbour_ood(reference["embeddings"], validation["embeddings"], seed=args.seed)
+    superlattices = reference["labels"] != OUTLIER_LABEL  # the OOD references are the classes' embeddings only
+    ood = fit_nearest_neighbour_ood(reference["embeddings"][superlattices], validation["embeddings"], seed=args.seed)
     save_bundle(
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, temperature=temperature, ood=ood,
         training={"data": sources.description, "degradation": degradation.spec,
                   **({"mixture": degradation.mixture.to_dict()} if degradation.kind == "mixture" else {}),
-                  "randomise": args.randomise, "args": recorded_arguments(args), "log": log,
+                  "randomise": args.randomise,
+                  **({"outlier_exposure": {"fraction": args.outliers, "weight": args.outlier_weight}} if args.outliers else {}),
+                  "args": recorded_arguments(args), "log": log,
                   "world_size": world_size, "epochs_trained": epochs, "seconds": round(time.perf_counter() - started, 1), "init": initial},
         metrics={"validation_accuracy": validation["accuracy"], "temperature": temperature},
     )

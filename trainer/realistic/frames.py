@@ -254,21 +254,40 @@ def monolayer_film(
     k = wavenumber_nm(geometry.energy_kev)
     qz = k * (np.sin(np.radians(np.abs(alpha_f))) + math.sin(math.radians(geometry.incidence_angle_deg)))
     radius = nn_distance_nm * rng.uniform(0.3, 0.45)
-    first = 4 * math.pi / (math.sqrt(3) * nn_distance_nm)
     width = math.hypot(2 * math.pi / (cells * nn_distance_nm), pixel_resolution_nm(geometry))
-    magnitude = np.abs(qy)
-    order = int(math.ceil((magnitude.max() + 5 * width) / first)) + 1
+    transmission = _transmission_squared(np.abs(alpha_f), geometry) * _transmission_squared(
+        np.array(geometry.incidence_angle_deg), geometry)
+    return monolayer_intensity(qy, qz, nn_distance_nm=nn_distance_nm, radius_nm=radius, width_nm=width) * transmission
+
+
+def monolayer_intensity(
+    qy_nm: np.ndarray, qz_nm: np.ndarray, *, nn_distance_nm: float, radius_nm: float, width_nm: float,
+    lattice: str = "hexagonal",
+) -> np.ndarray:
+    """|F(q)|^2 S(qy) of a 2-D powder monolayer of spheres at (qy, qz), nm^-1, without substrate factors.
+
+    S has a rod at every reciprocal-lattice length |G| of the ``"hexagonal"``
+    (4 pi / (sqrt(3) d) sqrt(h^2 + hk + k^2)) or ``"square"`` (2 pi / d sqrt(h^2 + k^2))
+    lattice of spacing ``nn_distance_nm``, weighted by multiplicity / |G| and Gaussian in qy
+    of width ``width_nm`` (nm^-1); a floor of 1e-3 of its peak stands for the diffuse part.
+    """
+    if lattice not in ("hexagonal", "square"):
+        raise ValueError(f"lattice must be 'hexagonal' or 'square', got {lattice!r}")
+    magnitude = np.abs(qy_nm)
+    if lattice == "hexagonal":
+        first, cross = 4 * math.pi / (math.sqrt(3) * nn_distance_nm), 1
+    else:
+        first, cross = 2 * math.pi / nn_distance_nm, 0
+    order = int(math.ceil((magnitude.max() + 5 * width_nm) / first)) + 1
     h, kk = np.meshgrid(np.arange(-order, order + 1), np.arange(-order, order + 1))
-    lengths = first * np.sqrt(h**2 + h * kk + kk**2).ravel()
+    lengths = first * np.sqrt(h**2 + cross * h * kk + kk**2).ravel()
     lengths, multiplicity = np.unique(np.round(lengths[lengths > 0], 9), return_counts=True)
     structure = np.zeros_like(magnitude)
     for length, times in zip(lengths, multiplicity):
-        if length <= magnitude.max() + 5 * width:
-            structure += times / length * np.exp(-0.5 * ((magnitude - length) / width) ** 2)
-    form = sphere_form_factor(torch.as_tensor(np.hypot(qy, qz)), torch.tensor(radius)).numpy() ** 2
-    transmission = _transmission_squared(np.abs(alpha_f), geometry) * _transmission_squared(
-        np.array(geometry.incidence_angle_deg), geometry)
-    return form * (structure + 1e-3 * structure.max()) * transmission
+        if length <= magnitude.max() + 5 * width_nm:
+            structure += times / length * np.exp(-0.5 * ((magnitude - length) / width_nm) ** 2)
+    form = sphere_form_factor(torch.as_tensor(np.hypot(qy_nm, qz_nm)), torch.tensor(radius_nm)).numpy() ** 2
+    return form * (structure + 1e-3 * structure.max())
 
 
 def render_frame(

@@ -79,6 +79,46 @@ class ScaledSimulation:
                 raise ValueError(f"{field.name} must be (low, high) with 0 < low <= high, got {(low, high)}")
 
 
+def sample_scaled_parameters(
+    labels: torch.Tensor,
+    *,
+    config: SimulationConfig,
+    generator: torch.Generator,
+    ranges: ScaledSimulation = ScaledSimulation(),
+    overrides: dict[str, float] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Parameters of :func:`simulate_scaled_batch`: the config's draw at scale 1, then a window scale,
+    energy and incidence angle per pattern, lengths multiplied by the scale (see its docstring)."""
+    count = labels.numel()
+    params = sample_parameters(labels, config, generator, overrides=overrides)
+    log_low, log_high = (math.log(v) for v in ranges.window_scale)
+    drawn = torch.exp(log_low + (log_high - log_low) * torch.rand(count, generator=generator, dtype=torch.float64))
+    scales = torch.tensor([quantise_scale(float(s)) for s in drawn], dtype=torch.float64)
+    params["window_scale"] = scales
+    params["energy_kev"] = _uniform(count, ranges.energy_kev, generator)
+    highest = torch.rad2deg(torch.asin((MAX_HORIZON_QZ_NM / (scales * 2 * math.pi * params["energy_kev"] / HC_KEV_NM)).clamp(max=1)))
+    highest = highest.clamp(min=ranges.alpha_i_deg[0], max=ranges.alpha_i_deg[1])
+    low = torch.full_like(highest, ranges.alpha_i_deg[0])
+    params["alpha_i_deg"] = low + (highest - low) * torch.rand(count, generator=generator, dtype=torch.float64)
+    for name in ("nn_distance_nm", "radius_nm", "debye_waller_nm"):
+        params[name] = params[name] * scales
+    params["resolution_sigma_nm"] = params["resolution_sigma_nm"] / scales
+    return params
+
+
+def scaled_exit_angles(params: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """Exit angle alpha_f and in-plane angle 2theta_f, degrees, (N, 125, 125), of each pattern's canonical
+    pixels at its ``window_scale``, ``energy_kev`` and ``alpha_i_deg``."""
+    count = params["window_scale"].numel()
+    alpha_f, two_theta = np.empty((2, count, IMAGE_SIZE, IMAGE_SIZE))
+    for index in range(count):  # pixel angles per pattern (cheap)
+        qy, qz = canonical_axes_nm(float(params["window_scale"][index]))
+        qz_mesh, qy_mesh = np.meshgrid(qz, qy, indexing="ij")
+        alpha_f[index], two_theta[index] = exit_angles_from_q(qy_mesh, qz_mesh, energy_kev=float(params["energy_kev"][index]),
+                                                              alpha_i_deg=float(params["alpha_i_deg"][index]))
+    return alpha_f, two_theta
+
+
 def simulate_scaled_batch(
     labels: torch.Tensor,
     *,
@@ -112,36 +152,26 @@ def simulate_scaled_batch(
         the sampled values (lengths of the physical, scaled lattice, nm) plus
         ``window_scale`` (N,).
     """
-    count = labels.numel()
-    params = sample_parameters(labels, config, generator, overrides=overrides)
-    log_low, log_high = (math.log(v) for v in ranges.window_scale)
-    drawn = torch.exp(log_low + (log_high - log_low) * torch.rand(count, generator=generator, dtype=torch.float64))
-    scales = torch.tensor([quantise_scale(float(s)) for s in drawn], dtype=torch.float64)
-    params["window_scale"] = scales
-    params["energy_kev"] = _uniform(count, ranges.energy_kev, generator)
-    highest = torch.rad2deg(torch.asin((MAX_HORIZON_QZ_NM / (scales * 2 * math.pi * params["energy_kev"] / HC_KEV_NM)).clamp(max=1)))
-    highest = highest.clamp(min=ranges.alpha_i_deg[0], max=ranges.alpha_i_deg[1])
-    low = torch.full_like(highest, ranges.alpha_i_deg[0])
-    params["alpha_i_deg"] = low + (highest - low) * torch.rand(count, generator=generator, dtype=torch.float64)
-    for name in ("nn_distance_nm", "radius_nm", "debye_waller_nm"):
-        params[name] = params[name] * scales
-    params["resolution_sigma_nm"] = params["resolution_sigma_nm"] / scales
-    alpha_f, two_theta = np.empty((2, count, IMAGE_SIZE, IMAGE_SIZE))
-    for index in range(count):  # pixel angles per pattern (cheap)
-        qy, qz = canonical_axes_nm(float(scales[index]))
-        qz_mesh, qy_mesh = np.meshgrid(qz, qy, indexing="ij")
-        alpha_f[index], two_theta[index] = exit_angles_from_q(qy_mesh, qz_mesh, energy_kev=float(params["energy_kev"][index]),
-                                                              alpha_i_deg=float(params["alpha_i_deg"][index]))
+    params = sample_scaled_parameters(labels, config=config, generator=generator, ranges=ranges, overrides=overrides)
+    images, masks = render_scaled(params, config=config, device=device)
+    return Batch(images, masks, labels.to(device), params)
+
+
+def render_scaled(
+    params: dict[str, torch.Tensor], *, config: SimulationConfig, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, 1, 125, 125) float32 and masks (True above the horizon) of :func:`sample_scaled_parameters`' draw."""
+    scales = params["window_scale"]
+    alpha_f, two_theta = scaled_exit_angles(params)
     pixel_nm = pixel_size_nm()[0] / scales  # the canonical pixel, shrunk with the window
-    images = torch.empty(count, 1, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.float32, device=device)
+    images = torch.empty(scales.numel(), 1, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.float32, device=device)
     for scale in torch.unique(scales):  # one simulator call per scale: its rings stay few (lattice x window fixed)
         group = torch.nonzero(scales == scale).flatten()
         simulated = {name: value[group] for name, value in params.items() if name != "window_scale"}
         images[group.to(device), 0] = simulate_angles(simulated, alpha_f_deg=alpha_f[group.numpy()],
                                                       two_theta_f_deg=two_theta[group.numpy()], config=config,
                                                       device=device, pixel_nm=pixel_nm[group]).float()
-    masks = torch.from_numpy(alpha_f >= 0)[:, None].to(device)
-    return Batch(images, masks, labels.to(device), params)
+    return images, torch.from_numpy(alpha_f >= 0)[:, None].to(device)
 
 
 @dataclasses.dataclass(frozen=True)
