@@ -8,7 +8,8 @@ import pytest
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.cli import main
-from xicam_gisaxs_cnn.frames import DetectorGeometry, resample, write_frames
+from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames, resample, write_frames
+from xicam_gisaxs_cnn.frames.scale import LADDER_CANDIDATES
 from xicam_gisaxs_cnn.models import load_model
 
 PILATUS_1M = (1043, 981)
@@ -40,7 +41,7 @@ def test_classify_reports_every_frame_and_every_failing_file(tmp_path, capsys, u
     missing = tmp_path / "missing.cbf"
 
     status = main(["classify", str(edf), str(corrupt), str(cbf), str(missing), str(bare), str(canonical),
-                   "--model", str(untrained_bundle), "--json"])
+                   "--model", str(untrained_bundle), "--window-scale", "1", "--json"])
     records = _records(capsys)
     assert status == 1
     assert [r["source"] for r in records] == [f"{edf}[0]", f"{edf}[1]", str(corrupt), str(cbf), str(missing),
@@ -59,6 +60,24 @@ def test_classify_reports_every_frame_and_every_failing_file(tmp_path, capsys, u
     prediction = load_model(untrained_bundle).predict(image, mask)
     assert records[0]["label"] == prediction.label
     np.testing.assert_allclose(records[0]["probabilities"], prediction.probability, atol=1e-5)
+
+
+def test_without_options_detector_frames_get_the_frames_model_across_scales_and_canonical_images_the_default(
+        tmp_path, capsys, untrained_bundle, frames):
+    detector = write_frames(tmp_path / "frame.edf", frames[0], geometry=GEOMETRY)
+    canonical = write_frames(tmp_path / "canonical.h5", np.ones((125, 125), dtype=np.float32))
+    assert main(["classify", str(detector), str(canonical), "--json"]) == 0
+    on_detector, on_grid = _records(capsys)
+    assert on_detector["model"] == "frames" and on_grid["model"] == "default"
+    assert on_grid["window_scale"] == 1.0
+    ensemble = classify_frames([frames[0]], classifier=load_model("frames"), geometry=GEOMETRY, sources=["x"],
+                               window_scale="ensemble")[0]
+    assert on_detector["window_scale"] == ensemble.window_scale and on_detector["label"] == ensemble.label
+    # a model given by the user is used on both; the window scale is still chosen per frame kind
+    assert main(["classify", str(detector), str(canonical), "--model", str(untrained_bundle), "--json"]) == 0
+    records = _records(capsys)
+    assert {r["model"] for r in records} == {load_model(untrained_bundle).name}
+    assert records[0]["window_scale"] in LADDER_CANDIDATES and records[1]["window_scale"] == 1.0
 
 
 def test_geometry_options_complete_a_bare_file_and_the_table_lists_it(tmp_path, capsys, untrained_bundle, frames):

@@ -150,9 +150,12 @@ def test_frames_of_implausible_geometry_or_too_little_data_get_errors_naming_the
         main(["classify", str(path), "--model", str(untrained_bundle), "--json", *options])
         record = json.loads(capsys.readouterr().out.splitlines()[0])
         assert record["label"] is None and message in record["error"]
-    main(["classify", str(blank_path), "--model", str(untrained_bundle), "--json"])
+    main(["classify", str(blank_path), "--model", str(untrained_bundle), "--json", "--window-scale", "1"])
     record = json.loads(capsys.readouterr().out.splitlines()[0])
     assert record["label"] is None and "holds data after masking" in record["error"]
+    main(["classify", str(blank_path), "--model", str(untrained_bundle), "--json"])  # every scale of the ensemble
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["label"] is None and "no candidate window scale leaves 5% of the canonical grid with data" in record["error"]
 
 
 def test_films_of_no_class_render_without_bragg_rods_or_at_all():

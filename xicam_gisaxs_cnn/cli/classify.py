@@ -7,14 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from ..canonical import IMAGE_SIZE
-from ..frames.scale import SCALE_MODES
+from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE, SCALE_MODES
+from ..models.registry import DETECTOR_FRAME_MODEL_NAME
 
 CHUNK = 32
 """Frames of a multi-frame file classified per model call."""
 
 
-def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
-    """Detector-geometry and masking options shared by classify, live and classify-run."""
+def add_geometry_arguments(parser: argparse.ArgumentParser, *, window_scale_default: float | None = 1.0) -> None:
+    """Detector-geometry and masking options shared by classify, live and classify-run.
+
+    ``window_scale_default`` None: the command chooses per file (see ``classify``).
+    """
     group = parser.add_argument_group("detector geometry (override file headers, sidecars and run metadata)")
     group.add_argument("--energy-kev", type=float, help="photon energy, keV")
     group.add_argument("--wavelength-nm", type=float, help="X-ray wavelength, nm (instead of --energy-kev)")
@@ -27,8 +31,11 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--geometry", metavar="JSON", help="geometry as a JSON object or a JSON file path")
     group.add_argument("--beam-stop-px", type=int, nargs=4, metavar=("XMIN", "XMAX", "YMIN", "YMAX"),
                        help="beam-stop rectangle to mask, px, bounds included")
-    group.add_argument("--window-scale", type=window_scale_argument, default=1.0, metavar="S|auto|confidence|ensemble",
-                       help="shrink the q window to qy in [-1,1]/S, qz in [0,2]/S nm^-1 (default 1); "
+    default = (f"default: {DETECTOR_FRAME_WINDOW_SCALE} for detector frames, 1 for canonical images"
+               if window_scale_default is None else f"default {window_scale_default:g}")
+    group.add_argument("--window-scale", type=window_scale_argument, default=window_scale_default,
+                       metavar="S|auto|confidence|ensemble",
+                       help=f"shrink the q window to qy in [-1,1]/S, qz in [0,2]/S nm^-1 ({default}); "
                             "'auto' chooses S per frame from its first in-plane Bragg peak; 'confidence' and "
                             "'ensemble' classify the frame at 19 S from 0.25 to 16 and keep the S the model finds "
                             "least out of distribution, or average the probabilities over all of them")
@@ -86,17 +93,33 @@ def add_parser(subparsers) -> None:
                     "gets an error line and the others go on.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="detector files")
-    parser.add_argument("--model", metavar="NAME|PATH", help="model bundle name or directory (default: shipped)")
+    parser.add_argument("--model", metavar="NAME|PATH",
+                        help=f"model bundle name or directory (default: the shipped {DETECTOR_FRAME_MODEL_NAME!r} "
+                             "model for detector frames, the shipped 'default' for canonical 125 x 125 images)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per frame instead of a table")
-    add_geometry_arguments(parser)
+    add_geometry_arguments(parser, window_scale_default=None)
     parser.set_defaults(func=run)
+
+
+class ModelsByFrameKind:
+    """The model for a file's frames, loaded once: ``frames`` for detector frames, ``default`` for canonical images."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[bool, Any] = {}
+
+    def __call__(self, detector_frames: bool):
+        from ..models import load_model
+
+        if detector_frames not in self._loaded:
+            self._loaded[detector_frames] = load_model(DETECTOR_FRAME_MODEL_NAME if detector_frames else None)
+        return self._loaded[detector_frames]
 
 
 def run(args: argparse.Namespace) -> int:
     from ..frames import FrameResult
     from ..models import load_model
 
-    classifier = load_model(args.model)
+    classifier = load_model(args.model) if args.model else ModelsByFrameKind()
     overrides = geometry_values(args)
     beam_stop = tuple(args.beam_stop_px) if args.beam_stop_px else None
     failed = 0
@@ -107,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             results = classify_file(path, classifier=classifier, overrides=overrides,
                                     window_scale=args.window_scale, beam_stop_px=beam_stop)
         except (ValueError, OSError) as error:
-            scale = float("nan") if isinstance(args.window_scale, str) else args.window_scale
+            scale = args.window_scale if isinstance(args.window_scale, float) else float("nan")
             results = [FrameResult(str(path), window_scale=scale, error=str(error))]
         for result in results:
             failed += bool(result.error)
@@ -116,7 +139,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def classify_file(path, *, classifier, overrides, window_scale, beam_stop_px):
-    """Results for every frame of one file (geometry resolved once per file)."""
+    """Results for every frame of one file (geometry resolved once per file).
+
+    ``classifier`` is a Classifier, or a :class:`ModelsByFrameKind` that picks one by the
+    file's kind. ``window_scale`` None
+    means ``DETECTOR_FRAME_WINDOW_SCALE`` for detector frames and 1 for canonical images.
+    """
     from ..frames import classify_frames, geometry_from_mapping, read_frames
 
     results, chunk, geometry = [], [], None
@@ -124,6 +152,10 @@ def classify_file(path, *, classifier, overrides, window_scale, beam_stop_px):
         if index == 0:
             canonical = frame.data.shape == (IMAGE_SIZE, IMAGE_SIZE) and not frame.geometry_values
             geometry = None if canonical else geometry_from_mapping(frame.geometry_values)
+            if window_scale is None:
+                window_scale = 1.0 if geometry is None else DETECTOR_FRAME_WINDOW_SCALE
+            if isinstance(classifier, ModelsByFrameKind):
+                classifier = classifier(geometry is not None)
         chunk.append(frame)
         if len(chunk) == CHUNK:
             results += _classify_chunk(chunk, classifier, geometry, window_scale, beam_stop_px, classify_frames)

@@ -44,6 +44,8 @@ class FrameResult:
         or ``"ensemble"``; NaN when the frame failed before a scale was chosen).
     error : str
         "" for a result, else the problem.
+    model : str
+        Name of the model bundle that gave the label; "" for an error.
     """
 
     source: str
@@ -54,6 +56,7 @@ class FrameResult:
     valid_fraction: float = 0.0
     window_scale: float = 1.0
     error: str = ""
+    model: str = ""
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN as None)."""
@@ -66,6 +69,7 @@ class FrameResult:
             "valid_fraction": round(float(self.valid_fraction), 4),
             "window_scale": float(self.window_scale) if np.isfinite(self.window_scale) else None,
             "error": self.error or None,
+            "model": self.model or None,
         }
 
 
@@ -180,6 +184,7 @@ def classify_frames(
                 ood_flag=bool(prediction.ood_flags[row]),
                 valid_fraction=float(masks[row].mean()),
                 window_scale=scales[row],
+                model=classifier.name,
             )
     return results
 
@@ -207,4 +212,5 @@ def _classify_across_scales(frame, source: str, *, classifier, geometry: Detecto
         ood_flag=bool(prediction.ood_flags[row]),
         valid_fraction=float(ladder.valid_fractions[row]),
         window_scale=float(ladder.scales[row]),
+        model=classifier.name,
     )

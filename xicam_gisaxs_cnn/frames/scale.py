@@ -92,6 +92,11 @@ class ScaleChoice:
     peak_qy_nm: float = float("nan")
 
 
+DETECTOR_FRAME_WINDOW_SCALE: str = "ensemble"
+"""How ``gisaxs-cnn classify`` chooses the window scale of detector frames when no
+``--window-scale`` is given (canonical images always take 1)."""
+
+
 def quantise_scale(scale: float) -> float:
     """Round ``scale`` (> 0) to the nearest 2 ** (k / :data:`SCALE_STEPS_PER_OCTAVE`) inside :data:`SCALE_RANGE`.
 

@@ -15,6 +15,9 @@ from .bundle import MANIFEST_FILE, BundleError
 
 MODEL_DIR_VARIABLE: str = "GISAXS_CNN_MODEL_DIR"
 DEFAULT_MODEL_NAME: str = "default"
+DETECTOR_FRAME_MODEL_NAME: str = "frames"
+"""The shipped model trained across lattice scales with detector randomisation: what
+``gisaxs-cnn classify`` uses on detector frames when no ``--model`` is given."""
 SHIPPED_DIR: Path = Path(__file__).parent / "bundles"
 
 
