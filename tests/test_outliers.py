@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from xicam_gisaxs_cnn.frames.scale import scale_ladder
+from xicam_gisaxs_cnn.models import load_model
 from xicam_gisaxs_cnn_trainer.realistic.frames import monolayer_intensity
 from xicam_gisaxs_cnn_trainer.realistic.outliers import (
     OUTLIER_KINDS, OUTLIER_LABEL, outlier_batch, outlier_exposure_loss, with_outliers,
@@ -84,7 +85,7 @@ def test_with_outliers_appends_a_fraction_of_films_of_no_class_and_refuses_bad_f
         make_sources("simulate", batch_size=8, batches_per_epoch=1, validation_batches=1, seed=0, outliers=0.25)
 
 
-def test_training_with_outliers_keeps_them_out_of_accuracy_and_ood_references(tmp_path):
+def test_training_with_outliers_scores_ood_by_the_largest_probability(tmp_path):
     args = ["--arch", "compact", "--data", "simulate-scaled", "--randomise", "--outliers", "0.5", "--epochs", "1",
             "--batches-per-epoch", "2", "--validation-batches", "1", "--batch-size", "14", "--quiet", "--seed", "3",
             "--output", str(tmp_path / "oe")]
@@ -92,5 +93,9 @@ def test_training_with_outliers_keeps_them_out_of_accuracy_and_ood_references(tm
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["training"]["outlier_exposure"] == {"fraction": 0.5, "weight": 0.5}
     assert manifest["training"]["data"]["outliers_per_batch"] == 7
-    assert manifest["ood"]["references"] == 2 * 14  # superlattice embeddings only, not the 2 x 7 films of no class
+    assert manifest["ood"]["method"] == "max-softmax" and 0 < manifest["ood"]["threshold"] <= 1 - 1 / 7
     assert 0 <= manifest["training"]["log"][0]["train_accuracy"] <= 1
+    classifier = load_model(bundle)
+    prediction = classifier.predict(torch.rand(3, 125, 125).numpy())
+    np.testing.assert_allclose(prediction.ood_scores, 1 - prediction.probabilities.max(axis=1), atol=1e-6)
+    np.testing.assert_array_equal(prediction.ood_flags, prediction.ood_scores > manifest["ood"]["threshold"])

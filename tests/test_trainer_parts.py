@@ -1,10 +1,13 @@
 """Trainer building blocks: degradation specs, calibration, OOD statistics, evaluation metrics."""
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from xicam_gisaxs_cnn import degrade
-from xicam_gisaxs_cnn_trainer.calibration import fit_nearest_neighbour_ood, fit_temperature
+from xicam_gisaxs_cnn.models import build_model, load_bundle, save_bundle
+from xicam_gisaxs_cnn_trainer.calibration import fit_max_softmax_ood, fit_nearest_neighbour_ood, fit_temperature
 from xicam_gisaxs_cnn_trainer.degradation import Degradation, MixtureRanges, log_uniform_sizes
 from xicam_gisaxs_cnn_trainer.evaluation.metrics import (
     confusion_matrix, detection_rate_at_false_alarm, explained_variance_ratio, reliability,
@@ -83,6 +86,20 @@ def test_nearest_neighbour_ood_flags_five_percent_of_validation_and_far_points()
     assert float((ood.score(between) > ood.threshold).float().mean()) > 0.9
     with pytest.raises(ValueError, match="k must be in 1..1000, got 0"):
         fit_nearest_neighbour_ood(train, validation, k=0, max_references=1000)
+
+
+def test_max_softmax_ood_flags_five_percent_of_validation_and_uniform_outputs(tmp_path):
+    generator = torch.Generator().manual_seed(1)
+    labels = torch.arange(7).repeat(400)
+    logits = 4 * torch.nn.functional.one_hot(labels, 7).float() + torch.randn(labels.numel(), 7, generator=generator)
+    ood = fit_max_softmax_ood(logits, temperature=1.5)
+    scores = ood.score(torch.softmax(logits / 1.5, dim=1))
+    assert float((scores > ood.threshold).float().mean()) == pytest.approx(0.05, abs=0.005)
+    near_uniform = torch.softmax(0.3 * torch.randn(50, 7, generator=generator), dim=1)
+    assert bool((ood.score(near_uniform) > ood.threshold).all())
+    bundle = save_bundle(build_model("compact"), tmp_path / "b", ood=ood)  # no tensors stored, the threshold kept
+    assert json.loads((bundle / "manifest.json").read_text())["ood"] == {"method": "max-softmax", "threshold": ood.threshold}
+    assert load_bundle(bundle).ood == ood
 
 
 def test_confusion_matrix_follows_the_paper_definition():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from xicam_gisaxs_cnn.models import NearestNeighbourOod
+from xicam_gisaxs_cnn.models import MaxSoftmaxOod, NearestNeighbourOod
 
 OOD_FALSE_ALARM_RATE: float = 0.05
 """Fraction of in-distribution validation frames flagged out-of-distribution by the threshold."""
@@ -53,4 +53,16 @@ def fit_nearest_neighbour_ood(
     references = torch.nn.functional.normalize(reference_embeddings[chosen].float(), dim=1)
     ood = NearestNeighbourOod(references, int(k), threshold=0.0)
     ood.threshold = float(torch.quantile(ood.score(validation_embeddings), 1.0 - OOD_FALSE_ALARM_RATE))
+    return ood
+
+
+def fit_max_softmax_ood(validation_logits: torch.Tensor, temperature: float) -> MaxSoftmaxOod:
+    """Maximum-softmax OOD score whose threshold flags 5% of the validation patterns.
+
+    For models trained with outlier exposure: their probabilities, at the calibrated
+    ``temperature``, are near uniform on films of no class.
+    """
+    probabilities = torch.softmax(validation_logits.float() / temperature, dim=1)
+    ood = MaxSoftmaxOod(threshold=0.0)
+    ood.threshold = float(torch.quantile(ood.score(probabilities), 1.0 - OOD_FALSE_ALARM_RATE))
     return ood

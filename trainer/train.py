@@ -28,7 +28,7 @@ from tqdm import tqdm
 from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, load_bundle, resolve_bundle, save_bundle, user_model_dir
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
-from .calibration import fit_nearest_neighbour_ood, fit_temperature
+from .calibration import fit_max_softmax_ood, fit_nearest_neighbour_ood, fit_temperature
 from .degradation import Degradation, MixtureRanges
 from .json_records import read_json_object
 from .realistic.outliers import OUTLIER_LABEL, outlier_exposure_loss
@@ -309,11 +309,13 @@ def main(args) -> Path:
         return output
     validation = evaluate(model, batches(sources.validation), degradation, device=device,
                           generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser)
-    reference = evaluate(model, batches(sources.train, workers=args.workers), Degradation("clean"), device=device,
-                         generator=generator, randomiser=randomiser)
     temperature = fit_temperature(validation["logits"], validation["labels"])
-    superlattices = reference["labels"] != OUTLIER_LABEL  # the OOD references are the classes' embeddings only
-    ood = fit_nearest_neighbour_ood(reference["embeddings"][superlattices], validation["embeddings"], seed=args.seed)
+    if args.outliers:  # trained to give films of no class uniform probabilities: score those
+        ood = fit_max_softmax_ood(validation["logits"], temperature)
+    else:
+        reference = evaluate(model, batches(sources.train, workers=args.workers), Degradation("clean"), device=device,
+                             generator=generator, randomiser=randomiser)
+        ood = fit_nearest_neighbour_ood(reference["embeddings"], validation["embeddings"], seed=args.seed)
     save_bundle(
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, temperature=temperature, ood=ood,
         training={"data": sources.description, "degradation": degradation.spec,

@@ -11,7 +11,7 @@ import os
 import torch
 
 from .architectures import ARCHITECTURES, EmbeddingClassifier, build_model
-from .bundle import Bundle, BundleError, NearestNeighbourOod, OodStatistics, load_bundle, save_bundle
+from .bundle import Bundle, BundleError, MaxSoftmaxOod, NearestNeighbourOod, OodStatistics, load_bundle, save_bundle
 from .classifier import Classifier, Prediction
 from .registry import DEFAULT_MODEL_NAME, MODEL_DIR_VARIABLE, list_models, resolve_bundle, user_model_dir
 
@@ -23,6 +23,6 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | t
 
 __all__ = [
     "ARCHITECTURES", "Bundle", "BundleError", "Classifier", "DEFAULT_MODEL_NAME", "EmbeddingClassifier",
-    "MODEL_DIR_VARIABLE", "NearestNeighbourOod", "OodStatistics", "Prediction", "build_model", "list_models", "load_bundle",
+    "MODEL_DIR_VARIABLE", "MaxSoftmaxOod", "NearestNeighbourOod", "OodStatistics", "Prediction", "build_model", "list_models", "load_bundle",
     "load_model", "resolve_bundle", "save_bundle", "user_model_dir",
 ]

@@ -89,8 +89,32 @@ class NearestNeighbourOod:
         return distance.kthvalue(self.k, dim=1).values
 
 
-OodScore = OodStatistics | NearestNeighbourOod
-"""Either out-of-distribution score a bundle may carry."""
+@dataclass
+class MaxSoftmaxOod:
+    """Maximum-softmax-probability score (Hendrycks & Gimpel, ICLR 2017): 1 - the largest calibrated class probability.
+
+    Right for models trained with outlier exposure (``gisaxs-cnn train --outliers``),
+    which learn to give films of no class near-uniform probabilities; ``threshold``
+    flags 5% of in-distribution frames. It needs no stored tensors.
+    """
+
+    threshold: float
+    method: ClassVar[str] = "max-softmax"
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """What the bundle's weights file stores: nothing."""
+        return {}
+
+    def score(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """1 - max_c p_c of each row of ``probabilities`` (N, C), in [0, 1 - 1/C]."""
+        return 1.0 - probabilities.float().max(dim=1).values
+
+
+OodScore = OodStatistics | NearestNeighbourOod | MaxSoftmaxOod
+"""Any out-of-distribution score a bundle may carry."""
+
+SCORES_PROBABILITIES: tuple[type, ...] = (MaxSoftmaxOod,)
+"""OOD scores computed from the class probabilities; the others take the embeddings."""
 
 
 @dataclass
@@ -185,7 +209,9 @@ def _load_ood(record: dict[str, Any], tensors: dict[str, torch.Tensor], director
         return NearestNeighbourOod(tensors.pop(OOD_REFERENCES_KEY), int(record["k"]), record["threshold"])
     if method == OodStatistics.method:
         return OodStatistics(tensors.pop(OOD_MEANS_KEY), tensors.pop(OOD_PRECISION_KEY), record["threshold"])
-    raise BundleError(f"bundle {directory}: unknown OOD method {method!r} (expected knn-cosine or mahalanobis)")
+    if method == MaxSoftmaxOod.method:
+        return MaxSoftmaxOod(record["threshold"])
+    raise BundleError(f"bundle {directory}: unknown OOD method {method!r} (expected knn-cosine, mahalanobis or max-softmax)")
 
 
 def _check_contract(manifest: dict[str, Any], path: Path) -> None:

@@ -10,7 +10,7 @@ import torch
 from ..canonical import IMAGE_SIZE
 from ..classes import CLASS_NAMES
 from ..preprocess import MASK_CHANNEL, model_input_torch
-from .bundle import Bundle
+from .bundle import SCORES_PROBABILITIES, Bundle
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,8 @@ class Classifier:
         probabilities = torch.softmax(logit / self.temperature, dim=1)
         indices = probabilities.argmax(dim=1)
         if self.bundle.ood is not None:
-            scores = self.bundle.ood.score(embedding.cpu())
+            scored = probabilities if isinstance(self.bundle.ood, SCORES_PROBABILITIES) else embedding
+            scores = self.bundle.ood.score(scored.cpu())
             flags = scores > self.bundle.ood.threshold
         else:
             scores = torch.full((logit.shape[0],), float("nan"))
