@@ -9,7 +9,7 @@ import pytest
 from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.cli import main
 from xicam_gisaxs_cnn.models import list_models, load_model
-from xicam_gisaxs_cnn_trainer.realistic.frames import realistic_frame, write_realistic_frame
+from xicam_gisaxs_cnn_trainer.realistic.frames import Instrument, realistic_frame, write_realistic_frame
 
 LATTICE_NM = 50.0
 """A lattice 2.5 times the training range's middle: the window must be zoomed to see it."""
@@ -47,3 +47,20 @@ def test_frames_model_beats_the_canonical_default_on_detector_files(capsys, dete
     frames = sum(label == kind for label, kind in zip(_labels(capsys, detector_files, "frames"), CLASS_NAMES))
     default = sum(label == kind for label, kind in zip(_labels(capsys, detector_files, "default"), CLASS_NAMES))
     assert frames >= 3 and frames > default  # measured: 4 of 7 against 2 of 7
+
+
+def test_frames_model_flags_empty_and_disordered_films_but_not_superlattices(capsys, detector_files, tmp_path):
+    """Trained with outlier exposure, the model gives films of no class low probabilities at every scale."""
+    assert main(["classify", *map(str, detector_files), "--json"]) == 0  # the defaults: frames model, ensemble
+    superlattices = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    no_class = []
+    for kind in ("empty", "disordered"):
+        for seed in (700, 701):
+            frame = realistic_frame(kind, nn_distance_nm=LATTICE_NM, seed=seed, instrument=Instrument(total_counts=1e6))
+            path = write_realistic_frame(tmp_path / f"{kind}-{seed}.edf", frame)
+            assert main(["classify", str(path), "--json", "--beam-stop-px", *map(str, frame.beam_stop_px)]) == 0
+            no_class.append(json.loads(capsys.readouterr().out))
+    assert {r["model"] for r in superlattices + no_class} == {"frames"}
+    assert all(r["ood_flag"] for r in no_class)  # measured scores 0.57-0.63 against a threshold of 0.547
+    assert sum(r["ood_flag"] for r in superlattices) <= 1
+    assert min(r["ood_score"] for r in no_class) > sorted(r["ood_score"] for r in superlattices)[-2]
