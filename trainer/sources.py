@@ -23,7 +23,7 @@ from .datasets.onthefly import SimulatedDataset
 from .datasets.shards import ShardDataset
 from .datasets.splits import stratified_split
 from .hipgisaxs import HipGISAXSFolder
-from .realistic.outliers import with_outliers
+from .realistic.outliers import outliers_per_batch, with_outliers
 from .realistic.randomise import simulate_scaled_batch
 from .simulation import SimulationConfig
 
@@ -96,7 +96,7 @@ def make_sources(
             SimulatedDataset(batches_per_epoch=validation_batches, seed=seed + 1_000_003, batch_function=batch_function, **common),
             {"source": kind, "train_samples_per_epoch": batch_size * batches_per_epoch,
              "validation_samples": batch_size * validation_batches, "config": config.to_dict(),
-             **({"outliers_per_batch": max(1, round(outliers * batch_size))} if outliers else {})},
+             **({"outliers_per_batch": outliers_per_batch(outliers, batch_size)} if outliers else {})},
         )
     if not location:
         raise ValueError(f"data spec {spec!r} needs a folder, e.g. shards:DIR or hipgisaxs:DIR")

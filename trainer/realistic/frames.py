@@ -255,8 +255,8 @@ def monolayer_film(
     qz = k * (np.sin(np.radians(np.abs(alpha_f))) + math.sin(math.radians(geometry.incidence_angle_deg)))
     radius = nn_distance_nm * rng.uniform(0.3, 0.45)
     width = math.hypot(2 * math.pi / (cells * nn_distance_nm), pixel_resolution_nm(geometry))
-    transmission = _transmission_squared(np.abs(alpha_f), geometry) * _transmission_squared(
-        np.array(geometry.incidence_angle_deg), geometry)
+    transmission = transmission_squared(np.abs(alpha_f), geometry.energy_kev) * transmission_squared(
+        np.array(geometry.incidence_angle_deg), geometry.energy_kev)
     return monolayer_intensity(qy, qz, nn_distance_nm=nn_distance_nm, radius_nm=radius, width_nm=width) * transmission
 
 
@@ -333,7 +333,8 @@ def render_frame(
     intensity = film / mean
     intensity = np.where(above, intensity, instrument.transmission_strength * intensity * np.exp(alpha_f / 0.1))
     alpha_i = geometry.incidence_angle_deg
-    substrate = _transmission_squared(np.clip(alpha_f, 0, None), geometry) * _transmission_squared(np.array(alpha_i), geometry)
+    substrate = (transmission_squared(np.clip(alpha_f, 0, None), geometry.energy_kev)
+                 * transmission_squared(np.array(alpha_i), geometry.energy_kev))
     substrate = substrate / max(substrate.max(), 1e-30) * (1 + (qy * instrument.roughness_length_nm) ** 2) ** -1.5
     intensity += instrument.yoneda_strength * np.where(above, substrate, 0.0)
     pixel_deg = math.degrees(min(geometry.pixel_size_mm) / geometry.distance_mm)
@@ -472,9 +473,9 @@ def write_realistic_frame(path: str | os.PathLike, frame: RealisticFrame) -> Pat
     return write_frames(path, frame.counts, geometry=frame.geometry)
 
 
-def _transmission_squared(alpha_deg: np.ndarray, geometry: DetectorGeometry) -> np.ndarray:
-    """|1 + r(alpha)|^2 of the Si substrate at the geometry's energy (the Yoneda enhancement)."""
-    delta, beta = silicon_refractive_index(geometry.energy_kev)
+def transmission_squared(alpha_deg: np.ndarray, energy_kev: float) -> np.ndarray:
+    """|1 + r(alpha)|^2 of the Si substrate at ``energy_kev`` (the Yoneda enhancement); ``alpha_deg`` >= 0."""
+    delta, beta = silicon_refractive_index(energy_kev)
     r = reflection_coefficient(torch.as_tensor(np.radians(alpha_deg), dtype=torch.float64),
                                delta=torch.tensor(delta, dtype=torch.float64), beta=torch.tensor(beta, dtype=torch.float64))
     return (1 + r).abs().square().numpy()

@@ -32,12 +32,10 @@ import torch
 from xicam_gisaxs_cnn.canonical import IMAGE_SIZE, pixel_size_nm
 from xicam_gisaxs_cnn.classes import NUM_CLASSES
 from xicam_gisaxs_cnn.frames.resample import canonical_axes_nm
-from xicam_gisaxs_cnn.physics import silicon_refractive_index
 
 from ..datasets.batch import Batch
 from ..simulation import SimulationConfig
-from ..simulation.fresnel import reflection_coefficient
-from .frames import monolayer_intensity
+from .frames import monolayer_intensity, transmission_squared
 from .randomise import render_scaled, sample_scaled_parameters, scaled_exit_angles
 
 OUTLIER_LABEL: int = -1
@@ -96,10 +94,13 @@ def _monolayer(params: dict[str, torch.Tensor], row: int, alpha_f_deg: np.ndarra
     width = math.hypot(2 * math.pi / (cells * spacing), pixel_size_nm()[0] / scale)
     intensity = monolayer_intensity(qy_mesh, qz_mesh, nn_distance_nm=spacing, radius_nm=spacing * (0.3 + 0.15 * draws[1]),
                                     width_nm=width, lattice="hexagonal" if draws[2] < 0.5 else "square")
-    delta, beta = silicon_refractive_index(float(params["energy_kev"][row]))
-    r = reflection_coefficient(torch.from_numpy(np.radians(np.clip(alpha_f_deg, 0, None))),
-                               delta=torch.tensor(delta, dtype=torch.float64), beta=torch.tensor(beta, dtype=torch.float64))
-    return np.where(alpha_f_deg >= 0, intensity * (1 + r).abs().square().numpy(), 0.0)
+    transmission = transmission_squared(np.clip(alpha_f_deg, 0, None), float(params["energy_kev"][row]))
+    return np.where(alpha_f_deg >= 0, intensity * transmission, 0.0)
+
+
+def outliers_per_batch(fraction: float, batch_size: int) -> int:
+    """Films of no class :func:`with_outliers` adds to a batch of ``batch_size``: ``round(fraction x batch_size)``, at least 1."""
+    return max(1, round(fraction * batch_size))
 
 
 def with_outliers(batch_function: Callable[..., Batch], fraction: float) -> Callable[..., Batch]:
@@ -114,7 +115,8 @@ def with_outliers(batch_function: Callable[..., Batch], fraction: float) -> Call
     def batch_with_outliers(labels: torch.Tensor, *, config: SimulationConfig, generator: torch.Generator,
                             device: torch.device | str = "cpu") -> Batch:
         films = batch_function(labels, config=config, generator=generator, device=device)
-        outliers = outlier_batch(max(1, round(fraction * labels.numel())), config=config, generator=generator, device=device)
+        outliers = outlier_batch(outliers_per_batch(fraction, labels.numel()), config=config, generator=generator,
+                                 device=device)
         return concatenated(films, outliers)
 
     return batch_with_outliers

@@ -142,8 +142,8 @@ def classify_file(path, *, classifier, overrides, window_scale, beam_stop_px):
     """Results for every frame of one file (geometry resolved once per file).
 
     ``classifier`` is a Classifier, or a :class:`ModelsByFrameKind` that picks one by the
-    file's kind. ``window_scale`` None
-    means ``DETECTOR_FRAME_WINDOW_SCALE`` for detector frames and 1 for canonical images.
+    file's kind; ``window_scale`` None means ``DETECTOR_FRAME_WINDOW_SCALE`` for detector
+    frames and 1 for canonical images.
     """
     from ..frames import classify_frames, geometry_from_mapping, read_frames
 
