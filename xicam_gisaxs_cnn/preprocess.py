@@ -70,11 +70,26 @@ def _box_sum(x: torch.Tensor) -> torch.Tensor:
     return _window_sum(_window_sum(x, 2, HIGH_PASS_WINDOW_PX), 3, HIGH_PASS_WINDOW_PX)
 
 
-def _valid_pixels_per_window(valid: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def _valid_pixels_per_window(valid: torch.Tensor | None, weight: torch.Tensor) -> torch.Tensor:
     """Box sum of the validity ``weight``; computed once when every image of the batch shares its mask."""
-    if valid.shape[0] > 1 and bool((valid == valid[:1]).all()):
+    if valid is None or (valid.shape[0] > 1 and bool((valid == valid[:1]).all())):
         return _box_sum(weight[:1])
     return _box_sum(weight)
+
+
+def _validity(images: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor | None:
+    """Valid pixels (finite and unmasked), or None when every pixel is valid.
+
+    One sum tells whether a non-finite pixel exists (it makes the sum NaN or
+    infinite; so can an overflow, which only costs the full check).
+    """
+    valid = None if bool(torch.isfinite(images.sum())) else torch.isfinite(images)
+    if masks is None:
+        return valid
+    if masks.shape != images.shape:
+        raise ValueError(f"masks must have the images' shape {tuple(images.shape)}, got {tuple(masks.shape)}")
+    masks = masks.to(device=images.device, dtype=torch.bool)
+    return masks if valid is None else valid & masks
 
 
 def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
@@ -88,24 +103,26 @@ def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -
     if images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(f"images must have shape (N, 1, H, W), got {tuple(images.shape)}")
     images = images.to(torch.float32)
-    valid = torch.isfinite(images)
-    if masks is not None:
-        if masks.shape != images.shape:
-            raise ValueError(f"masks must have the images' shape {tuple(images.shape)}, got {tuple(masks.shape)}")
-        valid &= masks.to(device=valid.device, dtype=torch.bool)
+    valid = _validity(images, masks)
     inputs = torch.empty((images.shape[0], INPUT_CHANNELS, *images.shape[2:]), dtype=torch.float32, device=images.device)
     logged, high_pass, weight = inputs[:, 0:1], inputs[:, 1:2], inputs[:, MASK_CHANNEL:MASK_CHANNEL + 1]
-    weight.copy_(valid)
-    intensity = torch.nan_to_num(images, nan=0.0, posinf=0.0, neginf=0.0).clamp_min_(0.0).mul_(weight)
+    if valid is None:
+        weight.fill_(1.0)
+        intensity = images.clamp_min(0.0)
+    else:
+        weight.copy_(valid)
+        intensity = torch.nan_to_num(images, nan=0.0, posinf=0.0, neginf=0.0).clamp_min_(0.0).mul_(weight)
     mean = intensity.sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp_min(1.0)
     has_signal = mean > 0
     inverse_mean = torch.where(has_signal, 1.0 / torch.where(has_signal, mean, 1.0), 0.0)[:, None, None, None]
     torch.mul(intensity, inverse_mean, out=logged)
-    logged.add_(LOG_FLOOR).log10_().add_(_LOG_OFFSET).mul_(weight * (has_signal[:, None, None, None] / _LOG_SPAN))
+    scale = has_signal[:, None, None, None] / _LOG_SPAN
+    logged.add_(LOG_FLOOR).log10_().add_(_LOG_OFFSET).mul_(scale if valid is None else weight * scale)
     # high pass: log channel minus its mean over the valid pixels of the window (logged is 0 where masked)
     local_mean = _box_sum(logged).div_(_valid_pixels_per_window(valid, weight).clamp_min(1e-6))
-    torch.sub(logged, local_mean, out=high_pass)
-    high_pass.mul_(weight).mul_(HIGH_PASS_GAIN)
+    torch.sub(logged, local_mean, out=high_pass).mul_(HIGH_PASS_GAIN)
+    if valid is not None:
+        high_pass.mul_(weight)
     return inputs
 
 

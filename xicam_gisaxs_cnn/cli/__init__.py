@@ -9,6 +9,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "demo",
     "train",
     "evaluate",
+    "fit-ood-threshold",
     "simulate",
     "classify",
     "live",

@@ -153,12 +153,15 @@ def save_bundle(
     architecture_kwargs: dict[str, Any] | None = None,
     temperature: float = 1.0,
     ood: OodScore | None = None,
+    ood_threshold_fit: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model`` as a bundle into ``directory`` (created); return the directory.
 
-    ``architecture`` defaults to the registered name of the model's class.
+    ``architecture`` defaults to the registered name of the model's class;
+    ``ood_threshold_fit`` records how the OOD threshold was set, when not on the
+    validation set (``manifest["ood"]["threshold_fit"]``).
     """
     from .architectures import ARCHITECTURES
 
@@ -185,7 +188,7 @@ def save_bundle(
         "canonical_grid": canonical_grid_record(),
         "preprocessing": PREPROCESSING,
         "temperature": float(temperature),
-        "ood": None if ood is None else _ood_record(ood),
+        "ood": None if ood is None else _ood_record(ood, ood_threshold_fit),
         "training": training or {},
         "metrics": metrics or {},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -195,10 +198,12 @@ def save_bundle(
     return directory
 
 
-def _ood_record(ood: OodScore) -> dict[str, Any]:
+def _ood_record(ood: OodScore, threshold_fit: dict[str, Any] | None) -> dict[str, Any]:
     record = {"method": ood.method, "threshold": float(ood.threshold)}
     if isinstance(ood, NearestNeighbourOod):
         record.update(k=int(ood.k), references=int(ood.references.shape[0]))
+    if threshold_fit:
+        record["threshold_fit"] = threshold_fit
     return record
 
 

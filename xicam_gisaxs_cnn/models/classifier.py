@@ -11,6 +11,10 @@ from ..canonical import IMAGE_SIZE
 from ..classes import CLASS_NAMES
 from ..preprocess import MASK_CHANNEL, model_input_torch
 from .bundle import SCORES_PROBABILITIES, Bundle
+from .inference import inference_network
+
+PREDICT_CHUNK_SIZE: int = 64
+"""Images preprocessed and classified together: a chunk's arrays stay in a CPU core's cache."""
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,17 @@ def _as_batch(values: Any, name: str, dtype: torch.dtype) -> torch.Tensor:
 class Classifier:
     """A loaded weight bundle, ready to classify canonical images.
 
-    Use :func:`xicam_gisaxs_cnn.models.load_model` to make one.
+    Use :func:`xicam_gisaxs_cnn.models.load_model` to make one. ``model`` is the trained
+    network (for gradients and further training); ``predict`` runs ``network``, its
+    inference copy with batch norms and constant channels folded in
+    (:mod:`xicam_gisaxs_cnn.models.inference`), made once here.
     """
 
     def __init__(self, bundle: Bundle, device: str | torch.device = "cpu") -> None:
         self.bundle = bundle
         self.device = torch.device(device)
         self.model = bundle.model.to(self.device).eval()
+        self.network = inference_network(self.model)
         self.temperature = float(bundle.manifest.get("temperature", 1.0))
 
     @property
@@ -101,27 +109,33 @@ class Classifier:
     def manifest(self) -> dict[str, Any]:
         return self.bundle.manifest
 
-    def _inputs(self, images: Any, masks: Any) -> torch.Tensor:
+    def _batches(self, images: Any, masks: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch = _as_batch(images, "images", torch.float32)
         mask_batch = None if masks is None else _as_batch(masks, "masks", torch.bool)
         if mask_batch is not None and mask_batch.shape != batch.shape:
             raise ValueError(f"masks shape {tuple(mask_batch.shape)} does not match images {tuple(batch.shape)}")
+        return batch, mask_batch
+
+    def _inputs(self, images: Any, masks: Any) -> torch.Tensor:
+        batch, mask_batch = self._batches(images, masks)
         return model_input_torch(batch, mask_batch).to(self.device)
 
     @torch.inference_mode()
-    def predict(self, images: Any, masks: Any = None, *, batch_size: int = 256) -> Prediction:
+    def predict(self, images: Any, masks: Any = None, *, batch_size: int = PREDICT_CHUNK_SIZE) -> Prediction:
         """Classify one canonical image (125, 125) or a batch (N, 125, 125) of intensities.
 
         ``masks`` (same shape, True = valid data) marks gaps, beam stop and horizon.
-        NaN pixels count as masked.
+        NaN pixels count as masked. Images are preprocessed and classified ``batch_size``
+        at a time, on the classifier's device.
         """
-        inputs = self._inputs(images, masks)
+        batch, mask_batch = self._batches(images, masks)
         logits, embeddings = [], []
-        for start in range(0, inputs.shape[0], batch_size):
-            chunk = inputs[start:start + batch_size]
-            embedding = self.model.embed(chunk)
+        for start in range(0, batch.shape[0], batch_size):
+            chunk_masks = None if mask_batch is None else mask_batch[start:start + batch_size].to(self.device)
+            chunk = model_input_torch(batch[start:start + batch_size].to(self.device), chunk_masks)
+            embedding = self.network.embed(chunk)
             embeddings.append(embedding)
-            logits.append(self.model.fc(embedding))
+            logits.append(self.network.fc(embedding))
         logit = torch.cat(logits).float()
         embedding = torch.cat(embeddings).float()
         probabilities = torch.softmax(logit / self.temperature, dim=1)

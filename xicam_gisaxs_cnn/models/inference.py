@@ -1,0 +1,77 @@
+"""An inference copy of a trained network: the same outputs (to float32 rounding), less work per image.
+
+Two exact rewrites, made once when a bundle is loaded:
+
+- every ``Conv2d`` followed by a ``BatchNorm2d`` becomes one ``Conv2d`` with a bias
+  (:func:`torch.nn.utils.fusion.fuse_conv_bn_eval`, the batch norm's running statistics);
+- the compact network's two constant q-coordinate channels enter only its first
+  convolution, which is linear, so their share is a fixed bias map computed once
+  (:class:`CoordinateBiasedConv`) and the channels are never built per image.
+
+The trained module stays as it is for gradients (saliency) and further training.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from .architectures import EmbeddingClassifier, QCoordinates
+
+
+class CoordinateBiasedConv(nn.Module):
+    """``conv(cat[x, coordinates])`` computed as ``conv_x(x) + bias_map``, the coordinates' part precomputed."""
+
+    def __init__(self, conv: nn.Conv2d, coordinates: torch.Tensor) -> None:
+        super().__init__()
+        if conv.groups != 1:
+            raise ValueError("only an ungrouped convolution can absorb constant input channels")
+        constant_channels = coordinates.shape[1]
+        weight = conv.weight.detach()
+        self.conv = nn.Conv2d(conv.in_channels - constant_channels, conv.out_channels, conv.kernel_size,
+                              stride=conv.stride, padding=conv.padding, dilation=conv.dilation, bias=False)
+        self.conv.weight = nn.Parameter(weight[:, :-constant_channels].clone(), requires_grad=False)
+        bias_map = nn.functional.conv2d(coordinates, weight[:, -constant_channels:], conv.bias, stride=conv.stride,
+                                        padding=conv.padding, dilation=conv.dilation)
+        self.register_buffer("bias_map", bias_map.detach(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).add_(self.bias_map)
+
+
+def _fold_batch_norms(module: nn.Module) -> nn.Module:
+    """``module`` with every Conv2d -> BatchNorm2d pair of a Sequential fused into one Conv2d (in place)."""
+    if isinstance(module, nn.Sequential):
+        folded: list[nn.Module] = []
+        for layer in (_fold_batch_norms(child) for child in module):
+            if isinstance(layer, nn.BatchNorm2d) and folded and isinstance(folded[-1], nn.Conv2d):
+                folded[-1] = fuse_conv_bn_eval(folded[-1], layer)
+            else:
+                folded.append(layer)
+        return nn.Sequential(*folded)
+    for name, child in module.named_children():
+        setattr(module, name, _fold_batch_norms(child))
+    return module
+
+
+def _fold_q_coordinates(backbone: nn.Sequential) -> nn.Sequential:
+    """Replace ``QCoordinates -> Sequential(Conv2d, ...)`` at the head of ``backbone`` by a biased convolution."""
+    coordinates_layer, stem, *rest = backbone
+    stem_layers = list(stem)
+    stem_layers[0] = CoordinateBiasedConv(stem_layers[0], coordinates_layer.coordinates)
+    return nn.Sequential(nn.Sequential(*stem_layers), *rest)
+
+
+def inference_network(model: EmbeddingClassifier) -> EmbeddingClassifier:
+    """A copy of ``model`` for inference (eval mode, no gradients); ``model`` itself if nothing folds."""
+    has_batch_norm = any(isinstance(layer, nn.BatchNorm2d) for layer in model.modules())
+    has_coordinates = isinstance(model.backbone[0], QCoordinates) if isinstance(model.backbone, nn.Sequential) else False
+    if not (has_batch_norm or has_coordinates):
+        return model.eval()
+    network = copy.deepcopy(model).eval()
+    network.backbone = _fold_batch_norms(network.backbone)
+    if has_coordinates:
+        network.backbone = _fold_q_coordinates(network.backbone)
+    return network.requires_grad_(False)
