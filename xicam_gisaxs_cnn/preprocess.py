@@ -77,13 +77,9 @@ def _valid_pixels_per_window(valid: torch.Tensor | None, weight: torch.Tensor) -
     return _box_sum(weight)
 
 
-def _validity(images: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor | None:
-    """Valid pixels (finite and unmasked), or None when every pixel is valid.
-
-    One sum tells whether a non-finite pixel exists (it makes the sum NaN or
-    infinite; so can an overflow, which only costs the full check).
-    """
-    valid = None if bool(torch.isfinite(images.sum())) else torch.isfinite(images)
+def _validity(images: torch.Tensor, masks: torch.Tensor | None, all_finite: bool) -> torch.Tensor | None:
+    """Valid pixels (finite and unmasked), or None when every pixel is valid."""
+    valid = None if all_finite else torch.isfinite(images)
     if masks is None:
         return valid
     if masks.shape != images.shape:
@@ -103,15 +99,21 @@ def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -
     if images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(f"images must have shape (N, 1, H, W), got {tuple(images.shape)}")
     images = images.to(torch.float32)
-    valid = _validity(images, masks)
+    # one sum tells whether a pixel is not finite (it makes the sum NaN or infinite; so can an
+    # overflow, which only costs the per-pixel path)
+    all_finite = bool(torch.isfinite(images.sum()))
+    valid = _validity(images, masks, all_finite)
     inputs = torch.empty((images.shape[0], INPUT_CHANNELS, *images.shape[2:]), dtype=torch.float32, device=images.device)
     logged, high_pass, weight = inputs[:, 0:1], inputs[:, 1:2], inputs[:, MASK_CHANNEL:MASK_CHANNEL + 1]
-    if valid is None:
-        weight.fill_(1.0)
+    if all_finite:
         intensity = images.clamp_min(0.0)
     else:
+        intensity = torch.nan_to_num(images, nan=0.0, posinf=0.0, neginf=0.0).clamp_min_(0.0)
+    if valid is None:
+        weight.fill_(1.0)
+    else:
         weight.copy_(valid)
-        intensity = torch.nan_to_num(images, nan=0.0, posinf=0.0, neginf=0.0).clamp_min_(0.0).mul_(weight)
+        intensity.mul_(weight)
     mean = intensity.sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp_min(1.0)
     has_signal = mean > 0
     inverse_mean = torch.where(has_signal, 1.0 / torch.where(has_signal, mean, 1.0), 0.0)[:, None, None, None]

@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", help="bundle directory to write (instead of --name)")
     parser.add_argument("--name", help="bundle name in the user model directory")
     parser.add_argument("--per-class", type=int, default=2,
-                        help="frames per class and lattice constant (default: 2, that is 70 frames; about 6 s each "
+                        help="frames per class and lattice constant (default: 2, that is 70 frames; about 4.5 s each "
                              "on a Pilatus 1M with --window-scale ensemble)")
     parser.add_argument("--seed", type=int, default=424242,
                         help="frame i uses seed + i (default: 424242, disjoint from the evaluation report's 90210)")
