@@ -76,6 +76,16 @@ GOAL_OOD_DETECTION_PERCENT: float = 90.0
 """Issue goal: detection of each film of no class at :data:`FALSE_ALARM`, %."""
 
 
+def superlattice_jobs(lattice_constants_nm: tuple[float, ...], per_class: int) -> list[tuple[str, float]]:
+    """(class, nearest-neighbour distance in nm) of each superlattice frame, in the order their seeds follow."""
+    return [(kind, d) for d in lattice_constants_nm for kind in CLASS_NAMES for _ in range(per_class)]
+
+
+def frame_path(folder: Path, index: int, kind: str, nn_distance_nm: float) -> Path:
+    """File of frame ``index``: its kind and lattice constant in the name, the formats of :data:`SUFFIXES` in turn."""
+    return folder / f"{index:04d}_{kind}_{nn_distance_nm:g}nm{SUFFIXES[index % len(SUFFIXES)]}"
+
+
 def classify_realistic(frame, path: Path, *, classifier, window_scale: float | str = "auto") -> dict:
     """Write one realistic frame to ``path`` and classify the file as ``gisaxs-cnn classify`` does.
 
@@ -158,7 +168,7 @@ def realistic_evaluation(
         raise ValueError(f"per_class must be >= 1 and ood_per_kind >= 0, got {per_class} and {ood_per_kind}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(kind, d) for d in lattice_constants_nm for kind in CLASS_NAMES for _ in range(per_class)]
+    jobs = superlattice_jobs(lattice_constants_nm, per_class)
     jobs += [(kind, lattice_constants_nm[i % len(lattice_constants_nm)]) for kind in OOD_FILMS for i in range(ood_per_kind)]
     with tempfile.TemporaryDirectory() as scratch:
         folder = out / "frames" if keep_frames else Path(scratch)
@@ -166,8 +176,8 @@ def realistic_evaluation(
         records = []
         for index, (kind, d) in enumerate(jobs):
             frame = realistic_frame(kind, nn_distance_nm=d, seed=seed + index, layout=layout)
-            path = folder / f"{index:04d}_{kind}_{d:g}nm{SUFFIXES[index % len(SUFFIXES)]}"
-            records.append(classify_realistic(frame, path, classifier=classifier, window_scale=window_scale))
+            records.append(classify_realistic(frame, frame_path(folder, index, kind, d), classifier=classifier,
+                                              window_scale=window_scale))
     metrics = summarise(records)
     metrics.update(detector=layout.name, per_class=per_class, ood_per_kind=ood_per_kind, seed=seed,
                    window_scale=window_scale)

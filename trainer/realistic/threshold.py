@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.models import Classifier, save_bundle
 
-from .evaluate import FALSE_ALARM, LATTICE_CONSTANTS_NM, SUFFIXES, classify_realistic
+from .evaluate import FALSE_ALARM, LATTICE_CONSTANTS_NM, classify_realistic, frame_path, superlattice_jobs
 from .frames import PILATUS_1M, DetectorLayout, realistic_frame
 
 
@@ -54,12 +53,11 @@ def fit_frame_threshold(
         raise ValueError(f"per_class must be >= 1, got {per_class}")
     if not 0.0 < false_alarm < 1.0:
         raise ValueError(f"false_alarm must be in (0, 1), got {false_alarm}")
-    jobs = [(kind, d) for d in lattice_constants_nm for kind in CLASS_NAMES for _ in range(per_class)]
+    jobs = superlattice_jobs(lattice_constants_nm, per_class)
     with tempfile.TemporaryDirectory() as folder:
         records = [
             classify_realistic(realistic_frame(kind, nn_distance_nm=d, seed=seed + index, layout=layout),
-                               Path(folder) / f"{index:04d}_{kind}_{d:g}nm{SUFFIXES[index % len(SUFFIXES)]}",
-                               classifier=classifier, window_scale=window_scale)
+                               frame_path(Path(folder), index, kind, d), classifier=classifier, window_scale=window_scale)
             for index, (kind, d) in enumerate(jobs)
         ]
     scored = [record for record in records if not record["error"] and np.isfinite(record["ood_score"])]
