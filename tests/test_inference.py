@@ -80,3 +80,8 @@ def test_non_finite_pixels_are_masked_whether_or_not_their_batch_has_others():
     np.testing.assert_array_equal(batch[1, 2], finite)
     assert np.isfinite(batch).all() and batch[0, 2].all() and batch[2, 2].all()
     np.testing.assert_array_equal(batch[1, :2, ~finite], 0.0)
+
+
+def test_a_chunk_size_below_one_is_named(untrained_bundle):
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        load_model(untrained_bundle).predict(np.ones((2, 125, 125)), batch_size=0)

@@ -14,7 +14,10 @@ from .bundle import SCORES_PROBABILITIES, Bundle
 from .inference import inference_network
 
 PREDICT_CHUNK_SIZE: int = 64
-"""Images preprocessed and classified together: a chunk's arrays stay in a CPU core's cache."""
+"""Images preprocessed and classified together on the CPU: a chunk's arrays stay in a core's cache."""
+
+ACCELERATOR_CHUNK_SIZE: int = 1024
+"""Images preprocessed and classified together on a GPU, where large batches fill the device."""
 
 
 @dataclass(frozen=True)
@@ -121,13 +124,18 @@ class Classifier:
         return model_input_torch(batch, mask_batch).to(self.device)
 
     @torch.inference_mode()
-    def predict(self, images: Any, masks: Any = None, *, batch_size: int = PREDICT_CHUNK_SIZE) -> Prediction:
+    def predict(self, images: Any, masks: Any = None, *, batch_size: int | None = None) -> Prediction:
         """Classify one canonical image (125, 125) or a batch (N, 125, 125) of intensities.
 
         ``masks`` (same shape, True = valid data) marks gaps, beam stop and horizon.
         NaN pixels count as masked. Images are preprocessed and classified ``batch_size``
-        at a time, on the classifier's device.
+        at a time on the classifier's device (default: :data:`PREDICT_CHUNK_SIZE` on the
+        CPU, :data:`ACCELERATOR_CHUNK_SIZE` elsewhere).
         """
+        if batch_size is None:
+            batch_size = PREDICT_CHUNK_SIZE if self.device.type == "cpu" else ACCELERATOR_CHUNK_SIZE
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         batch, mask_batch = self._batches(images, masks)
         logits, embeddings = [], []
         for start in range(0, batch.shape[0], batch_size):
