@@ -51,7 +51,31 @@ def test_the_compact_networks_coordinates_become_a_bias_map_of_the_stem():
 
 def test_a_network_with_nothing_to_fold_is_used_as_it_is():
     model = build_model("alexnet")
-    assert inference_network(model) is model and not model.training
+    assert inference_network(model) is model and model.training  # its mode is the caller's
+
+
+def test_the_copy_shares_the_layers_it_does_not_fold():
+    model = _with_trained_batch_norms(build_model("compact"), seed=8)
+    network = inference_network(model)
+    assert network.fc.weight is model.fc.weight and network.backbone[-2].weight is model.backbone[-2].weight
+    stem = next(layer for layer in model.modules() if isinstance(layer, nn.Conv2d))
+    assert stem.weight.shape[1] == 5  # the trained stem still takes the coordinates
+
+
+def test_prediction_follows_the_trained_module_when_its_weights_change(tmp_path):
+    torch.manual_seed(9)
+    classifier = load_model(save_bundle(_with_trained_batch_norms(build_model("compact"), seed=10), tmp_path / "m"))
+    images = np.random.default_rng(11).gamma(0.5, 10.0, size=(4, 125, 125))
+    before, network = classifier.predict(images).probabilities, classifier.network
+    assert classifier.network is network  # unchanged weights: the same copy
+    with torch.no_grad():
+        classifier.model.fc.bias.add_(torch.arange(7.0))  # as an optimiser step would
+        next(layer for layer in classifier.model.modules() if isinstance(layer, nn.BatchNorm2d)).running_mean.mul_(2.0)
+        expected = torch.softmax(classifier.model(model_input_torch(torch.from_numpy(images).float()[:, None])), 1)
+    after = classifier.predict(images).probabilities
+    assert classifier.network is not network
+    assert np.abs(after - before).max() > 0.05
+    np.testing.assert_allclose(after, expected.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_prediction_in_chunks_matches_one_pass_and_the_trained_module(tmp_path):
@@ -82,6 +106,20 @@ def test_non_finite_pixels_are_masked_whether_or_not_their_batch_has_others():
     np.testing.assert_array_equal(batch[1, :2, ~finite], 0.0)
 
 
-def test_a_chunk_size_below_one_is_named(untrained_bundle):
-    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
-        load_model(untrained_bundle).predict(np.ones((2, 125, 125)), batch_size=0)
+@pytest.mark.parametrize("batch_size", [0, 2.5])
+def test_a_chunk_size_that_is_not_a_positive_integer_is_named(untrained_bundle, batch_size):
+    with pytest.raises(ValueError, match=f"batch_size must be an integer >= 1, got {batch_size}"):
+        load_model(untrained_bundle).predict(np.ones((2, 125, 125)), batch_size=batch_size)
+
+
+def test_an_empty_batch_is_named(untrained_bundle):
+    with pytest.raises(ValueError, match="images hold no image"):
+        load_model(untrained_bundle).predict(np.ones((0, 125, 125)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_prediction_on_a_gpu_matches_the_cpu(untrained_bundle):
+    images = np.random.default_rng(12).gamma(0.5, 10.0, size=(5, 125, 125))
+    on_cpu = load_model(untrained_bundle).predict(images).probabilities
+    on_gpu = load_model(untrained_bundle, device="cuda").predict(images).probabilities
+    np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-3, atol=1e-4)

@@ -50,9 +50,14 @@ def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -
             "confidence": mean_confidence.tolist(), "accuracy": mean_accuracy.tolist()}
 
 
+def threshold_at_false_alarm(in_scores: np.ndarray, false_alarm: float = 0.05) -> float:
+    """The score above which ``false_alarm`` of the in-distribution ``in_scores`` lie (their 1 - false_alarm quantile)."""
+    return float(np.quantile(np.asarray(in_scores), 1.0 - false_alarm))
+
+
 def detection_rate_at_false_alarm(in_scores: np.ndarray, out_scores: np.ndarray, false_alarm: float = 0.05) -> dict:
     """Fraction of out-of-distribution scores above the threshold that flags ``false_alarm`` of in-distribution ones."""
     in_scores, out_scores = np.asarray(in_scores), np.asarray(out_scores)
-    threshold = float(np.quantile(in_scores, 1.0 - false_alarm))
+    threshold = threshold_at_false_alarm(in_scores, false_alarm)
     return {"threshold": threshold, "false_alarm": float(np.mean(in_scores > threshold)),
             "detection": float(np.mean(out_scores > threshold))}

@@ -11,6 +11,7 @@ threshold and a record of how it was fitted; the weights are unchanged.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 
 from xicam_gisaxs_cnn.models import Classifier, save_bundle
 
+from ..evaluation.metrics import threshold_at_false_alarm
 from .evaluate import FALSE_ALARM, LATTICE_CONSTANTS_NM, classify_realistic, frame_path, superlattice_jobs
 from .frames import PILATUS_1M, DetectorLayout, realistic_frame
 
@@ -65,7 +67,7 @@ def fit_frame_threshold(
         raise ValueError(f"the model refused or could not score all {len(records)} frames; no threshold can be fitted")
     scores = np.array([record["ood_score"] for record in scored])
     return {
-        "threshold": float(np.quantile(scores, 1.0 - false_alarm)),
+        "threshold": threshold_at_false_alarm(scores, false_alarm),
         "previous_threshold": float(classifier.bundle.ood.threshold),
         "method": classifier.bundle.ood.method,
         "false_alarm": false_alarm,
@@ -77,15 +79,20 @@ def fit_frame_threshold(
         "window_scale": window_scale,
         "detector": layout.name,
         "accuracy": round(100.0 * float(np.mean([record["label"] == record["kind"] for record in scored])), 2),
-        "scores": [round(float(score), 6) for score in scores],
+        "scores": scores.tolist(),
     }
 
 
 def save_with_threshold(classifier: Classifier, fit: dict[str, Any], directory: str | Path, *, name: str | None = None) -> Path:
-    """Write ``classifier``'s bundle into ``directory`` with ``fit["threshold"]``; the fit goes in ``ood.threshold_fit``."""
+    """Write ``classifier``'s bundle into ``directory`` with ``fit["threshold"]``; the fit goes in ``ood.threshold_fit``.
+
+    The bundle's ``report/`` folder (its evaluation) comes along: the weights it describes are the same.
+    """
     bundle, manifest = classifier.bundle, classifier.manifest
     ood = dataclasses.replace(bundle.ood, threshold=fit["threshold"])
     record = {key: value for key, value in fit.items() if key != "scores"}
+    if (bundle.path / "report").is_dir():
+        shutil.copytree(bundle.path / "report", Path(directory) / "report", dirs_exist_ok=True)
     return save_bundle(
         bundle.model, directory, name=name or Path(directory).name, architecture=manifest["architecture"],
         architecture_kwargs=manifest.get("architecture_kwargs"), temperature=classifier.temperature, ood=ood,

@@ -10,14 +10,16 @@ import torch
 from ..canonical import IMAGE_SIZE
 from ..classes import CLASS_NAMES
 from ..preprocess import MASK_CHANNEL, model_input_torch
+from .architectures import EmbeddingClassifier
 from .bundle import SCORES_PROBABILITIES, Bundle
-from .inference import inference_network
+from .inference import inference_network, weights_state
 
-PREDICT_CHUNK_SIZE: int = 64
-"""Images preprocessed and classified together on the CPU: a chunk's arrays stay in a core's cache."""
+CPU_CHUNK_SIZE: int = 64
+"""Images preprocessed and classified together on the CPU. A chunk's arrays (about 12 MB)
+stay in the cache: 64 ran faster than 16, 32 or 128 at batch 256 (docs/benchmarks.md)."""
 
-ACCELERATOR_CHUNK_SIZE: int = 1024
-"""Images preprocessed and classified together on a GPU, where large batches fill the device."""
+ACCELERATOR_CHUNK_SIZE: int = 256
+"""Images preprocessed and classified together on a GPU."""
 
 
 @dataclass(frozen=True)
@@ -90,15 +92,24 @@ class Classifier:
     Use :func:`xicam_gisaxs_cnn.models.load_model` to make one. ``model`` is the trained
     network (for gradients and further training); ``predict`` runs ``network``, its
     inference copy with batch norms and constant channels folded in
-    (:mod:`xicam_gisaxs_cnn.models.inference`), made once here.
+    (:mod:`xicam_gisaxs_cnn.models.inference`), made again whenever ``model``'s weights
+    have changed.
     """
 
     def __init__(self, bundle: Bundle, device: str | torch.device = "cpu") -> None:
         self.bundle = bundle
         self.device = torch.device(device)
         self.model = bundle.model.to(self.device).eval()
-        self.network = inference_network(self.model)
         self.temperature = float(bundle.manifest.get("temperature", 1.0))
+        self._network, self._network_state = None, None
+
+    @property
+    def network(self) -> EmbeddingClassifier:
+        """The inference copy of ``model`` (``model`` itself when nothing folds), up to date with its weights."""
+        state = weights_state(self.model)
+        if self._network is None or state != self._network_state:
+            self._network, self._network_state = inference_network(self.model), state
+        return self._network
 
     @property
     def name(self) -> str:
@@ -129,21 +140,23 @@ class Classifier:
 
         ``masks`` (same shape, True = valid data) marks gaps, beam stop and horizon.
         NaN pixels count as masked. Images are preprocessed and classified ``batch_size``
-        at a time on the classifier's device (default: :data:`PREDICT_CHUNK_SIZE` on the
+        at a time on the classifier's device (default: :data:`CPU_CHUNK_SIZE` on the
         CPU, :data:`ACCELERATOR_CHUNK_SIZE` elsewhere).
         """
         if batch_size is None:
-            batch_size = PREDICT_CHUNK_SIZE if self.device.type == "cpu" else ACCELERATOR_CHUNK_SIZE
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            batch_size = CPU_CHUNK_SIZE if self.device.type == "cpu" else ACCELERATOR_CHUNK_SIZE
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         batch, mask_batch = self._batches(images, masks)
-        logits, embeddings = [], []
+        if batch.shape[0] == 0:
+            raise ValueError("images hold no image (a batch of 0)")
+        network, logits, embeddings = self.network, [], []
         for start in range(0, batch.shape[0], batch_size):
             chunk_masks = None if mask_batch is None else mask_batch[start:start + batch_size].to(self.device)
             chunk = model_input_torch(batch[start:start + batch_size].to(self.device), chunk_masks)
-            embedding = self.network.embed(chunk)
+            embedding = network.embed(chunk)
             embeddings.append(embedding)
-            logits.append(self.network.fc(embedding))
+            logits.append(network.fc(embedding))
         logit = torch.cat(logits).float()
         embedding = torch.cat(embeddings).float()
         probabilities = torch.softmax(logit / self.temperature, dim=1)

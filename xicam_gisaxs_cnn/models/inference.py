@@ -8,11 +8,15 @@ Two exact rewrites, made once when a bundle is loaded:
   convolution, which is linear, so their share is a fixed bias map computed once
   (:class:`CoordinateBiasedConv`) and the channels are never built per image.
 
-The trained module stays as it is for gradients (saliency) and further training.
+The trained module stays as it is for gradients (saliency) and further training; the
+copy shares every tensor the folds leave alone (fully connected layers, convolutions
+without batch norm), so it costs little memory, and :func:`weights_state` tells when the
+trained module's weights have changed and the copy must be made again.
 """
 from __future__ import annotations
 
 import copy
+import itertools
 
 import torch
 from torch import nn
@@ -26,8 +30,8 @@ class CoordinateBiasedConv(nn.Module):
 
     def __init__(self, conv: nn.Conv2d, coordinates: torch.Tensor) -> None:
         super().__init__()
-        if conv.groups != 1:
-            raise ValueError("only an ungrouped convolution can absorb constant input channels")
+        if conv.groups != 1 or conv.padding_mode != "zeros":
+            raise ValueError("only an ungrouped, zero-padded convolution can absorb constant input channels")
         constant_channels = coordinates.shape[1]
         weight = conv.weight.detach()
         self.conv = nn.Conv2d(conv.in_channels - constant_channels, conv.out_channels, conv.kernel_size,
@@ -59,19 +63,40 @@ def _fold_batch_norms(module: nn.Module) -> nn.Module:
 def _fold_q_coordinates(backbone: nn.Sequential) -> nn.Sequential:
     """Replace ``QCoordinates -> Sequential(Conv2d, ...)`` at the head of ``backbone`` by a biased convolution."""
     coordinates_layer, stem, *rest = backbone
+    if not (isinstance(stem, nn.Sequential) and isinstance(stem[0], nn.Conv2d)):
+        raise ValueError(f"q coordinates must feed a Sequential that starts with a Conv2d, got {type(stem).__name__}")
     stem_layers = list(stem)
     stem_layers[0] = CoordinateBiasedConv(stem_layers[0], coordinates_layer.coordinates)
     return nn.Sequential(nn.Sequential(*stem_layers), *rest)
 
 
 def inference_network(model: EmbeddingClassifier) -> EmbeddingClassifier:
-    """A copy of ``model`` for inference (eval mode, no gradients); ``model`` itself if nothing folds."""
+    """A folded copy of ``model`` in eval mode for inference; ``model`` itself (mode untouched) if nothing folds.
+
+    The copy shares the tensors of every layer the folds leave alone with ``model``.
+    """
     has_batch_norm = any(isinstance(layer, nn.BatchNorm2d) for layer in model.modules())
-    has_coordinates = isinstance(model.backbone[0], QCoordinates) if isinstance(model.backbone, nn.Sequential) else False
+    has_coordinates = isinstance(model.backbone, nn.Sequential) and isinstance(model.backbone[0], QCoordinates)
     if not (has_batch_norm or has_coordinates):
-        return model.eval()
-    network = copy.deepcopy(model).eval()
+        return model
+    shared = {id(tensor): tensor for tensor in itertools.chain(model.parameters(), model.buffers())}
+    network = copy.deepcopy(model, memo=shared).eval()
     network.backbone = _fold_batch_norms(network.backbone)
     if has_coordinates:
         network.backbone = _fold_q_coordinates(network.backbone)
-    return network.requires_grad_(False)
+    return network
+
+
+def weights_state(model: nn.Module) -> tuple:
+    """Where ``model``'s parameters and buffers live and how often each was changed in place.
+
+    Equal states mean an inference copy made from the first is still the model's:
+    an optimiser step or ``load_state_dict`` bumps a tensor's version, ``.to()`` moves it.
+    """
+    return tuple((tensor.data_ptr(), tensor.device, _version(tensor))
+                 for tensor in itertools.chain(model.parameters(), model.buffers()))
+
+
+def _version(tensor: torch.Tensor) -> int:
+    """The in-place change counter of ``tensor``; inference tensors keep none (they count as 0)."""
+    return 0 if tensor.is_inference() else tensor._version
