@@ -5,6 +5,8 @@ import torch
 
 from xicam_gisaxs_cnn.models import MaxSoftmaxOod, NearestNeighbourOod
 
+from .evaluation.metrics import threshold_at_false_alarm
+
 OOD_FALSE_ALARM_RATE: float = 0.05
 """Fraction of in-distribution validation frames flagged out-of-distribution by the threshold."""
 
@@ -52,7 +54,7 @@ def fit_nearest_neighbour_ood(
     chosen = torch.randperm(reference_embeddings.shape[0], generator=torch.Generator().manual_seed(seed))[:max_references]
     references = torch.nn.functional.normalize(reference_embeddings[chosen].float(), dim=1)
     ood = NearestNeighbourOod(references, int(k), threshold=0.0)
-    ood.threshold = float(torch.quantile(ood.score(validation_embeddings), 1.0 - OOD_FALSE_ALARM_RATE))
+    ood.threshold = threshold_at_false_alarm(ood.score(validation_embeddings).numpy(), OOD_FALSE_ALARM_RATE)
     return ood
 
 
@@ -64,5 +66,5 @@ def fit_max_softmax_ood(validation_logits: torch.Tensor, temperature: float) -> 
     """
     probabilities = torch.softmax(validation_logits.float() / temperature, dim=1)
     ood = MaxSoftmaxOod(threshold=0.0)
-    ood.threshold = float(torch.quantile(ood.score(probabilities), 1.0 - OOD_FALSE_ALARM_RATE))
+    ood.threshold = threshold_at_false_alarm(ood.score(probabilities).numpy(), OOD_FALSE_ALARM_RATE)
     return ood
