@@ -29,6 +29,7 @@ from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, load_bundle, res
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
 from .calibration import fit_max_softmax_ood, fit_nearest_neighbour_ood, fit_temperature
+from .datasets.echo import EchoedBatches
 from .degradation import Degradation, MixtureRanges
 from .json_records import read_json_object
 from .realistic.outliers import OUTLIER_LABEL, outlier_exposure_loss
@@ -62,6 +63,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
                         help="train for at most about this long: after each epoch, --epochs is cut to those that fit "
                              "and the one-cycle schedule is refitted to them (the bundle is written after)")
     parser.add_argument("--batches-per-epoch", type=int, default=100, help="for --data simulate")
+    parser.add_argument("--echo", type=int, default=1, metavar="N",
+                        help="data echoing: train N epochs on each epoch of simulated (or read) batches, mirrored, "
+                             "randomised and degraded afresh each time (default: 1, every epoch new data)")
     parser.add_argument("--validation-batches", type=int, default=10, help="for --data simulate")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW, one-cycle)")
@@ -276,11 +280,12 @@ def main(args) -> Path:
                          "(the resumed schedule is fixed)")
     epochs = args.epochs
     generator = torch.Generator().manual_seed(args.seed + rank)
+    training_batches = EchoedBatches(sources.train, echoes=args.echo, seed=args.seed + rank,
+                                     loader=lambda dataset: batches(dataset, workers=args.workers))
     started = time.perf_counter()
     epoch = start_epoch
     while epoch < epochs:
-        sources.train.set_epoch(epoch)
-        metrics = train_one_epoch(training_model, batches(sources.train, workers=args.workers), optimizer, scheduler,
+        metrics = train_one_epoch(training_model, training_batches.epoch(epoch), optimizer, scheduler,
                                   degradation, device=device, epoch=epoch, amp=args.amp, scaler=scaler,
                                   generator=generator, randomiser=randomiser, mirror=not args.no_mirror,
                                   quiet=args.quiet or rank != 0, outlier_weight=args.outlier_weight)
@@ -320,7 +325,7 @@ def main(args) -> Path:
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, temperature=temperature, ood=ood,
         training={"data": sources.description, "degradation": degradation.spec,
                   **({"mixture": degradation.mixture.to_dict()} if degradation.kind == "mixture" else {}),
-                  "randomise": args.randomise,
+                  "randomise": args.randomise, "echoes": args.echo,
                   **({"outlier_exposure": {"fraction": args.outliers, "weight": args.outlier_weight}} if args.outliers else {}),
                   "args": recorded_arguments(args), "log": log,
                   "world_size": world_size, "epochs_trained": epochs, "seconds": round(time.perf_counter() - started, 1), "init": initial},
