@@ -8,7 +8,8 @@ from xicam_gisaxs_cnn_trainer.datasets.echo import EchoedBatches
 from xicam_gisaxs_cnn_trainer.datasets.onthefly import SimulatedDataset, simulate_batch
 from xicam_gisaxs_cnn_trainer.degradation import Degradation
 from xicam_gisaxs_cnn_trainer.realistic.randomise import Randomiser, simulate_scaled_batch
-from xicam_gisaxs_cnn_trainer.train import get_args_parser, main, train_one_epoch
+from xicam_gisaxs_cnn_trainer.train import (echoed_epochs_within_budget, epochs_within_budget, get_args_parser, main,
+                                            train_one_epoch)
 from xicam_gisaxs_cnn.models import build_model
 
 
@@ -86,3 +87,12 @@ def test_train_echo_is_recorded_in_the_manifest(tmp_path):
     training = json.loads((main(get_args_parser().parse_args(args)) / "manifest.json").read_text())["training"]
     assert training["echoes"] == 2 and training["args"]["echo"] == 2
     assert [entry["epoch"] for entry in training["log"]] == [0, 1]
+
+
+def test_the_time_budget_paces_echoed_training_by_whole_cycles():
+    assert echoed_epochs_within_budget(100, 1, 10.0, 100.0, echoes=4) == 100  # one fresh epoch: pace unknown yet
+    assert epochs_within_budget(100, 4, 40.0, 100.0) == 9
+    assert echoed_epochs_within_budget(100, 4, 40.0, 100.0, echoes=4) == 8  # whole cycles: no lone fresh epoch
+    assert echoed_epochs_within_budget(6, 4, 40.0, 100.0, echoes=4) == 6  # all planned epochs fit: none cut
+    assert echoed_epochs_within_budget(100, 2, 120.0, 100.0, echoes=4) == 2  # budget spent inside a cycle: stop
+    assert echoed_epochs_within_budget(100, 3, 30.0, 100.0, echoes=1) == epochs_within_budget(100, 3, 30.0, 100.0)

@@ -60,8 +60,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
                         help="weight of the outlier term in the loss (default: 0.5, as Hendrycks et al.)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--time-budget", type=float, metavar="MINUTES",
-                        help="train for at most about this long: after each epoch, --epochs is cut to those that fit "
-                             "and the one-cycle schedule is refitted to them (the bundle is written after)")
+                        help="train for at most about this long: after each epoch (with --echo, each cycle of N epochs), "
+                             "--epochs is cut to those that fit and the one-cycle schedule is refitted to them "
+                             "(the bundle is written after)")
     parser.add_argument("--batches-per-epoch", type=int, default=100, help="for --data simulate")
     parser.add_argument("--echo", type=int, default=1, metavar="N",
                         help="data echoing: train N epochs on each epoch of simulated (or read) batches, mirrored, "
@@ -208,6 +209,21 @@ def epochs_within_budget(planned: int, done: int, seconds: float, budget_s: floa
     return int(min(planned, max(done, 1, math.floor(budget_s / pace) - 1)))
 
 
+def echoed_epochs_within_budget(planned: int, done: int, seconds: float, budget_s: float, *, echoes: int) -> int:
+    """:func:`epochs_within_budget` after whole cycles of ``echoes`` epochs (a fresh epoch is slower than its
+    echoes, so the pace is known only then) or once the budget is spent; ``planned`` in between.
+
+    With echoes, the epochs that fit are rounded down to whole cycles (never below ``done``), so the
+    run does not end on a lone fresh epoch, which costs several echoed ones.
+    """
+    if done % echoes and seconds < budget_s:
+        return planned
+    fitting = epochs_within_budget(planned, done, seconds, budget_s)
+    if fitting < planned:
+        fitting = max(done, fitting - fitting % echoes)
+    return fitting
+
+
 def refitted_schedule(optimizer, scheduler, *, max_lr: float, total_steps: int):
     """A one-cycle schedule over ``total_steps`` that continues from the steps ``scheduler`` has taken."""
     total_steps = max(total_steps, scheduler.last_epoch + 1)
@@ -301,7 +317,8 @@ def main(args) -> Path:
                        checkpoints / "checkpoint.pt")
         epoch += 1
         if args.time_budget is not None:
-            fitting = epochs_within_budget(epochs, epoch, time.perf_counter() - started, args.time_budget * 60)
+            fitting = echoed_epochs_within_budget(epochs, epoch, time.perf_counter() - started, args.time_budget * 60,
+                                                  echoes=args.echo)
             if world_size > 1:  # every rank keeps rank 0's count
                 fitting = torch.tensor(fitting, device=device)
                 torch.distributed.broadcast(fitting, 0)
