@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="how the realistic frames' window scale is chosen, as 'gisaxs-cnn classify --window-scale' "
                              "(default: ensemble)")
     parser.add_argument("--device", default="cpu",
-                        help="where test patterns are simulated: cpu (default) or cuda; the model runs on the CPU")
+                        help="where test patterns are simulated and the models run: cpu (default) or cuda")
     parser.set_defaults(func=run)
 
 
@@ -60,10 +60,11 @@ def run(args: argparse.Namespace) -> int:
         spec, separator, model = item.partition("=")
         if not separator:
             raise ValueError(f"--dedicated takes SPEC=MODEL, got {item!r}")
-        dedicated[Degradation.parse(spec).spec] = load_model(model)
+        dedicated[Degradation.parse(spec).spec] = load_model(model, device=args.device)
     metrics = run_evaluation(
-        load_model(args.model), args.output, per_class=args.per_class, seed=args.seed,
-        dedicated=dedicated or None, clean_model=load_model(args.clean_model) if args.clean_model else None,
+        load_model(args.model, device=args.device), args.output, per_class=args.per_class, seed=args.seed,
+        dedicated=dedicated or None,
+        clean_model=load_model(args.clean_model, device=args.device) if args.clean_model else None,
         realistic_per_class=args.realistic, realistic_layout=DETECTORS[args.realistic_detector],
         realistic_window_scale=args.realistic_window_scale, device=args.device,
     )

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The trainings the 2-core CPU cannot finish, in one call on one lent GPU (about 8 minutes):
+#   - `frames`  : the shipped frames model trained further (detector frames, issue 8);
+#   - `default` : the shipped default trained further on the low-resolution mixture (25 x 25, HCP; issue 4);
+#   - `alexnet`, `vgg16`, `resnet50`: the paper's networks from nothing on clean simulations (issue 4).
+# All five train at once, each simulating its own data on the GPU with data echoing (--echo), for
+# MINUTES each (default 5); then each is evaluated on the report's held-out set (seed 90210, no
+# realistic frames: fabio is not on the device image). Everything small comes back in one file,
+# $OUT/gpu_session.tgz: the compact bundles (1.7 MB each), every manifest, training log and
+# report (metrics.json, report.md). The paper networks' weights (58-228 MB) stay on the device.
+#
+#   device run:  bash tools/gpu_session.sh            (timeout_s 600)
+#   here, after: tar xzf gpu_session.tgz; gisaxs-cnn evaluate --model gpu/frames --realistic 1 ...
+#
+# MINUTES=0.05 DEVICE=cpu BATCHES=2 bash tools/gpu_session.sh checks the script on a CPU in a few minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-gpu-session}"
+MINUTES="${MINUTES:-5}"
+DEVICE="${DEVICE:-cuda}"
+BATCHES="${BATCHES:-100}"
+BATCH_SIZE="${BATCH_SIZE:-256}"
+work="$(mktemp -d)"
+mkdir -p "$OUT"
+if ! python3 -c "import xicam_gisaxs_cnn_trainer" 2>/dev/null; then
+    python3 -m pip install -q --no-deps --no-build-isolation -e . > "$work/pip.log" 2>&1 || { cat "$work/pip.log"; exit 1; }
+fi
+amp=()
+[ "$DEVICE" = cuda ] && amp=(--amp)
+echo '{"rescale_probability": 0.5, "rescale_size": [20, 40]}' > "$work/low.json"
+common=(--device "$DEVICE" "${amp[@]}" --workers 0 --batch-size "$BATCH_SIZE" --batches-per-epoch "$BATCHES"
+        --validation-batches 4 --epochs 10000 --time-budget "$MINUTES" --quiet)
+declare -A runs=(
+    [frames]="--init frames --data simulate-scaled --randomise --outliers 0.25 --echo 4 --lr 5e-4 --seed 1001"
+    [default]="--init default --mixture $work/low.json --echo 4 --lr 3e-4 --seed 1002"
+    [alexnet]="--arch alexnet --degradation clean --echo 8 --lr 1e-4 --seed 1003"
+    [vgg16]="--arch vgg16 --degradation clean --echo 8 --lr 1e-3 --seed 1004"
+    [resnet50]="--arch resnet50 --degradation clean --echo 8 --lr 1e-3 --seed 1005"
+)
+for name in "${!runs[@]}"; do
+    # shellcheck disable=SC2086  # the run's arguments are words
+    python3 -m xicam_gisaxs_cnn_trainer.train "${common[@]}" ${runs[$name]} --output "$work/$name" > "$work/$name.log" 2>&1 &
+done
+wait
+gisaxs_cnn() { python3 -c 'import sys; from xicam_gisaxs_cnn.cli import main; sys.exit(main(sys.argv[1:]))' "$@"; }
+status=0
+for name in "${!runs[@]}"; do  # the five evaluations at once, 3 CPU threads each
+    if [ -f "$work/$name/manifest.json" ]; then
+        OMP_NUM_THREADS=3 gisaxs_cnn evaluate --model "$work/$name" --output "$work/$name-report" \
+            --per-class "${PER_CLASS:-200}" --device "$DEVICE" > "$work/$name-evaluate.log" 2>&1 &
+    else
+        echo "$name: no bundle"; tail -n 5 "$work/$name.log"; status=1
+    fi
+done
+wait
+mkdir -p "$work/pack"
+for name in frames default; do
+    [ -f "$work/$name/model.safetensors" ] && mkdir -p "$work/pack/$name" && cp "$work/$name"/{manifest.json,model.safetensors} "$work/pack/$name/"
+done
+for name in "${!runs[@]}"; do
+    [ -f "$work/$name-report/metrics.json" ] || { echo "$name: no report"; tail -n 5 "$work/$name-evaluate.log"; status=1; }
+    mkdir -p "$work/pack/reports/$name"
+    cp "$work/$name".log "$work/$name"-evaluate.log "$work/pack/reports/$name/" 2>/dev/null || true
+    cp "$work/$name/manifest.json" "$work/pack/reports/$name/" 2>/dev/null || true
+    cp "$work/$name-report"/{metrics.json,report.md} "$work/pack/reports/$name/" 2>/dev/null || true
+done
+tar czf "$OUT/gpu_session.tgz" -C "$work/pack" .
+python3 - "$work/pack/reports" <<'EOF'
+import json, pathlib, sys
+for report in sorted(pathlib.Path(sys.argv[1]).glob("*/metrics.json")):
+    metrics = json.loads(report.read_text())["robust_model_test"]
+    print(report.parent.name, {key: metrics[key] for key in ("clean", "gaussian:1", "rescale:25") if key in metrics})
+EOF
+exit "$status"
