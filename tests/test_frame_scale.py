@@ -116,6 +116,8 @@ def test_realistic_evaluation_reports_accuracy_tables_and_writes_plots(tmp_path,
                                    layout=SMALL_DETECTOR, lattice_constants_nm=(20.0, 100.0), window_scale="ensemble")
     assert len(metrics["frames"]) == 2 * len(CLASS_NAMES) + 3
     assert metrics["errors"] < len(metrics["frames"])  # an untrained bundle has no OOD statistics: "ensemble" still runs
+    answered = [r for r in metrics["frames"] if not r["error"]]
+    assert answered and all(np.isnan(r["ood_score"]) for r in answered)  # no statistics: no score, no flag
     assert 0.0 <= metrics["accuracy"] <= 100.0
     assert set(metrics["accuracy_vs_lattice_nm"]) == {"20", "100"}
     assert sum(row["frames"] for row in metrics["accuracy_vs_lattice_nm"].values()) == 2 * len(CLASS_NAMES)
@@ -146,8 +148,9 @@ def test_confidence_scale_is_chosen_per_frame_by_classify_frames():
 
 
 def test_ensemble_averages_the_class_probabilities_over_the_ladder():
-    """``window_scale="ensemble"``: mean probabilities over the ladder scales with data; the recorded scale is
-    where that class is most probable; ``"confidence"`` reports the prediction at its own scale, not a second one."""
+    """``window_scale="ensemble"``: mean probabilities and mean OOD score over the ladder scales with data; the
+    recorded scale is where that class is most probable; ``"confidence"`` reports the prediction at its own scale,
+    not a second one."""
     geometry = _geometry(5000.0)
     frame = realistic_frame("BCC110", nn_distance_nm=60.0, seed=9, layout=SMALL_DETECTOR, geometry=geometry)
     classifier = load_model()  # the shipped default: real OOD scores
@@ -161,12 +164,15 @@ def test_ensemble_averages_the_class_probabilities_over_the_ladder():
     np.testing.assert_allclose(ensemble.probabilities, mean, rtol=1e-6)
     assert ensemble.label == CLASS_NAMES[int(np.argmax(mean))]
     row = int(np.argmax(each.probabilities[:, int(np.argmax(mean))]))
-    assert ensemble.window_scale == kept[row] and ensemble.ood_score == pytest.approx(float(each.ood_scores[row]), rel=1e-5)
+    assert ensemble.window_scale == kept[row]
+    assert ensemble.ood_score == pytest.approx(float(each.ood_scores.mean()), rel=1e-5)
+    assert ensemble.ood_score != pytest.approx(float(each.ood_scores[row]), rel=1e-3)
+    assert ensemble.ood_flag == (ensemble.ood_score > classifier.ood_threshold)
     assert ensemble.valid_fraction == pytest.approx(float(pairs[kept[row]][1].mean()))
     assert scale_by_ensemble(frame.counts, geometry=geometry, classifier=classifier).window_scale == kept[row]
     [confident] = classify_frames([frame.counts], classifier=classifier, geometry=geometry, sources=["c"],
                                   window_scale="confidence")
     best = int(np.argmin(each.ood_scores))
-    assert confident.window_scale == kept[best]
+    assert confident.window_scale == kept[best] and confident.ood_score == pytest.approx(float(each.ood_scores[best]), rel=1e-5)
     np.testing.assert_allclose(confident.probabilities, each.probabilities[best], rtol=1e-6)
     assert "lies off the detector" in broken.error and not broken.label

@@ -147,8 +147,8 @@ def classify_frames(
         modes classify the frame at every scale of the ladder
         (:func:`~.scale.predict_ladder`): ``"confidence"`` keeps the scale the
         classifier finds least out of distribution; ``"ensemble"`` averages the class
-        probabilities over the scales and records the scale where that class is most
-        probable (its OOD score is the one reported).
+        probabilities and the OOD scores over the scales and records the scale where
+        that class is most probable.
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
     """
@@ -201,15 +201,18 @@ def _classify_across_scales(frame, source: str, *, classifier, geometry: Detecto
     if mode == "confidence":
         row = ladder.confident_row()
         probabilities = prediction.probabilities[row]
+        ood_score, ood_flag = float(prediction.ood_scores[row]), bool(prediction.ood_flags[row])
     else:
         row = ladder.ensemble_row()
         probabilities = ladder.ensemble_probabilities()
+        ood_score = ladder.ensemble_ood_score()
+        ood_flag = bool(ood_score > classifier.ood_threshold)
     return FrameResult(
         source=source,
         label=CLASS_NAMES[int(np.argmax(probabilities))],
         probabilities=probabilities,
-        ood_score=float(prediction.ood_scores[row]),
-        ood_flag=bool(prediction.ood_flags[row]),
+        ood_score=ood_score,
+        ood_flag=ood_flag,
         valid_fraction=float(ladder.valid_fractions[row]),
         window_scale=float(ladder.scales[row]),
         model=classifier.name,

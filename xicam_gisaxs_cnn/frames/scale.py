@@ -17,7 +17,8 @@ Three ways to find s:
   out-of-distribution score is lowest.
 - ``"ensemble"``: classify at the same 19 scales and average the class
   probabilities (:meth:`LadderPrediction.ensemble_probabilities`); the scale
-  recorded is where the chosen class is most probable (:func:`scale_by_ensemble`).
+  recorded is where the chosen class is most probable (:func:`scale_by_ensemble`),
+  and the OOD score is the mean over the scales (:meth:`LadderPrediction.ensemble_ood_score`).
   A model trained across scales (``gisaxs-cnn train --data simulate-scaled``)
   recognises a lattice over a band of scales, and the average over that band beats
   any single choice; the README and the bundles' reports give the figures.
@@ -247,6 +248,16 @@ class LadderPrediction:
     def ensemble_row(self) -> int:
         """Row where the ensemble's class is most probable: the scale recorded for ``"ensemble"``."""
         return int(np.argmax(self.prediction.probabilities[:, int(np.argmax(self.ensemble_probabilities()))]))
+
+    def ensemble_ood_score(self) -> float:
+        """OOD score of ``"ensemble"``: the scores averaged over the scales; NaN for a model without OOD statistics.
+
+        A model trained across scales recognises a superlattice over a band of scales,
+        while a film of no class looks like one at a few scales at most; the score of
+        the best row alone let such films through (see the README's figures).
+        """
+        scores = self.prediction.ood_scores
+        return float(np.mean(scores)) if np.isfinite(scores).all() else float("nan")
 
 
 def predict_ladder(

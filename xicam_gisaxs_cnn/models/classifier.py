@@ -123,6 +123,11 @@ class Classifier:
     def manifest(self) -> dict[str, Any]:
         return self.bundle.manifest
 
+    @property
+    def ood_threshold(self) -> float:
+        """OOD scores above this are flagged (5% false alarms in distribution); NaN without OOD statistics."""
+        return float("nan") if self.bundle.ood is None else float(self.bundle.ood.threshold)
+
     def _batches(self, images: Any, masks: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch = _as_batch(images, "images", torch.float32)
         mask_batch = None if masks is None else _as_batch(masks, "masks", torch.bool)
@@ -164,7 +169,7 @@ class Classifier:
         if self.bundle.ood is not None:
             scored = probabilities if isinstance(self.bundle.ood, SCORES_PROBABILITIES) else embedding
             scores = self.bundle.ood.score(scored.cpu())
-            flags = scores > self.bundle.ood.threshold
+            flags = scores > self.ood_threshold
         else:
             scores = torch.full((logit.shape[0],), float("nan"))
             flags = torch.zeros(logit.shape[0], dtype=torch.bool)
