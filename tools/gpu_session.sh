@@ -4,19 +4,20 @@
 #   - `default` : the shipped default trained further on the low-resolution mixture (25 x 25, HCP; issue 4);
 #   - `alexnet`, `vgg16`, `resnet50`: the paper's networks from nothing on clean simulations (issue 4).
 # All five train at once, each simulating its own data on the GPU with data echoing (--echo), for
-# MINUTES each (default 5); then each is evaluated on the report's held-out set (seed 90210, no
+# MINUTES each (default 4); then each is evaluated on the report's held-out set (seed 90210, no
 # realistic frames: fabio is not on the device image). Everything small comes back in one file,
 # $OUT/gpu_session.tgz: the compact bundles (1.7 MB each), every manifest, training log and
-# report (metrics.json, report.md). The paper networks' weights (58-228 MB) stay on the device.
+# report (metrics.json, report.md). The paper networks' weights (94-537 MB) stay on the device.
 #
 #   device run:  bash tools/gpu_session.sh            (timeout_s 600)
 #   here, after: tar xzf gpu_session.tgz; gisaxs-cnn evaluate --model gpu/frames --realistic 1 ...
 #
-# MINUTES=0.05 DEVICE=cpu BATCHES=2 bash tools/gpu_session.sh checks the script on a CPU in a few minutes.
+# MINUTES=0.05 DEVICE=cpu BATCHES=2 BATCH_SIZE=14 PER_CLASS=2 bash tools/gpu_session.sh (with .venv/bin first in PATH)
+# checks the whole script on a CPU (14 minutes on 2 busy cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu-session}"
-MINUTES="${MINUTES:-5}"
+MINUTES="${MINUTES:-4}"
 DEVICE="${DEVICE:-cuda}"
 BATCHES="${BATCHES:-100}"
 BATCH_SIZE="${BATCH_SIZE:-256}"
