@@ -10,7 +10,7 @@
 # report (metrics.json, report.md). The paper networks' weights (94-537 MB) stay on the device.
 #
 #   device run:  bash tools/gpu_session.sh            (timeout_s 600)
-#   here, after: tar xzf gpu_session.tgz; gisaxs-cnn evaluate --model gpu/frames --realistic 1 ...
+#   here, after: tar xzf gpu_session.tgz; gisaxs-cnn evaluate --model gpu/frames --realistic 2 ...
 #
 # MINUTES=0.05 DEVICE=cpu BATCHES=2 BATCH_SIZE=14 PER_CLASS=2 bash tools/gpu_session.sh (with .venv/bin first in PATH)
 # checks the whole script on a CPU (14 minutes on 2 busy cores).
