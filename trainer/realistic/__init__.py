@@ -7,4 +7,6 @@
   and simulation of batches over a range of window scales.
 - :mod:`.evaluate`: accuracy through the file path (``gisaxs-cnn classify``) on
   realistic frames, by lattice constant, masked fraction, counts and incidence.
+- :mod:`.counts`: accuracy on the randomised training distribution by total counts,
+  each pattern at its true scale: the model's own limit, apart from the photons'.
 """
