@@ -15,6 +15,7 @@ import dataclasses
 import torch
 
 from xicam_gisaxs_cnn.classes import NUM_CLASSES, class_index
+from xicam_gisaxs_cnn.models import Classifier
 
 from ..simulation import SimulationConfig
 from .randomise import RandomisationRanges, Randomiser, simulate_scaled_batch
@@ -26,7 +27,7 @@ LOG10_COUNT_BINS: tuple[tuple[float, float], ...] = (
 
 
 def accuracy_by_counts(
-    classifier,
+    classifier: Classifier,
     *,
     per_class: int = 60,
     log10_bins: tuple[tuple[float, float], ...] = LOG10_COUNT_BINS,
