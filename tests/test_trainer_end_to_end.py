@@ -89,6 +89,19 @@ def test_init_fine_tunes_a_bundle_with_a_fresh_schedule(trained, tmp_path):
                                            "--output", str(tmp_path / "wrong")]))
 
 
+def test_init_with_widen_grows_the_bundle_and_records_the_width(trained, tmp_path):
+    _, bundle = trained
+    wide = main(get_args_parser().parse_args([*TINY, "--epochs", "1", "--init", str(bundle), "--widen", "32",
+                                              "--output", str(tmp_path / "wide")]))
+    manifest = json.loads((wide / "manifest.json").read_text())
+    assert manifest["architecture_kwargs"] == {"width": 32} and manifest["training"]["args"]["widen"] == 32
+    classifier = load_model(wide)
+    assert classifier.model.backbone[1][0].out_channels == 32
+    assert classifier.predict(torch.rand(2, 125, 125).numpy()).probabilities.shape == (2, 7)
+    with pytest.raises(ValueError, match="--widen grows a trained model: give the bundle to start from with --init"):
+        main(get_args_parser().parse_args([*TINY, "--epochs", "1", "--widen", "32", "--output", str(tmp_path / "x")]))
+
+
 def test_mirroring_flips_about_half_the_batch_about_qy_zero():
     images = torch.rand(400, 1, 125, 125)
     masks = images > 0.5

@@ -36,6 +36,7 @@ from .realistic.outliers import OUTLIER_LABEL, outlier_exposure_loss
 from .realistic.randomise import Randomiser
 from .simulation import SimulationConfig
 from .sources import batches, make_sources
+from .widen import widen_compact
 
 
 def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -81,6 +82,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     parser.add_argument("--checkpoint-dir", help="where per-epoch checkpoints go (default: BUNDLE.checkpoints beside the bundle)")
     parser.add_argument("--resume", help="checkpoint file to resume from (same --epochs: it continues one schedule)")
     parser.add_argument("--init", help="start from the weights of this bundle (name or path) with a fresh schedule: fine-tuning")
+    parser.add_argument("--widen", type=int, metavar="WIDTH",
+                        help="with --init of a compact bundle: first give it stem width WIDTH (blocks 2x, 4x; "
+                             "the shipped models have 24) by copying channels, outputs unchanged (Net2Net), then train")
     parser.add_argument("--no-mirror", action="store_true",
                         help="do not mirror half the training patterns about qy = 0 (on by default: mirroring keeps the class)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -185,18 +189,25 @@ def bundle_directory(args) -> Path:
     return user_model_dir() / args.name
 
 
-def initial_model(args) -> tuple[torch.nn.Module, dict | None]:
-    """A fresh ``--arch`` model, or the weights of the ``--init`` bundle (whose architecture must be ``--arch``).
+def initial_model(args) -> tuple[torch.nn.Module, dict, dict | None]:
+    """A fresh ``--arch`` model, or the weights of the ``--init`` bundle (whose architecture must be ``--arch``), widened by ``--widen``.
 
-    Also returns the provenance of the ``--init`` bundle (name, sha256, its training record), or None.
+    Also returns the model's architecture keyword arguments and the provenance of the
+    ``--init`` bundle (name, sha256, its training record), or None.
     """
+    if args.widen is not None and not args.init:
+        raise ValueError("--widen grows a trained model: give the bundle to start from with --init")
     if not args.init:
-        return build_model(args.arch), None
+        return build_model(args.arch), {}, None
     bundle = load_bundle(resolve_bundle(args.init))
     manifest = bundle.manifest
     if manifest["architecture"] != args.arch:
         raise ValueError(f"--init {args.init} holds a {manifest['architecture']} model, but --arch is {args.arch}")
-    return bundle.model.train(), {"name": manifest["name"], "sha256": manifest["sha256"], "training": manifest.get("training")}
+    model, kwargs = bundle.model, dict(manifest.get("architecture_kwargs", {}))
+    if args.widen is not None:
+        model = widen_compact(model, args.widen, generator=torch.Generator().manual_seed(args.seed))
+        kwargs["width"] = args.widen
+    return model.train(), kwargs, {"name": manifest["name"], "sha256": manifest["sha256"], "training": manifest.get("training")}
 
 
 def epochs_within_budget(planned: int, done: int, seconds: float, budget_s: float) -> int:
@@ -273,7 +284,7 @@ def main(args) -> Path:
     )
     output = bundle_directory(args)
     checkpoints = Path(args.checkpoint_dir) if args.checkpoint_dir else output.with_name(output.name + ".checkpoints")
-    model, initial = initial_model(args)
+    model, architecture_kwargs, initial = initial_model(args)
     model = model.to(device)
     training_model = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -339,7 +350,8 @@ def main(args) -> Path:
                              generator=generator, randomiser=randomiser)
         ood = fit_nearest_neighbour_ood(reference["embeddings"], validation["embeddings"], seed=args.seed)
     save_bundle(
-        model.cpu(), output, name=args.name or output.name, architecture=args.arch, temperature=temperature, ood=ood,
+        model.cpu(), output, name=args.name or output.name, architecture=args.arch, architecture_kwargs=architecture_kwargs,
+        temperature=temperature, ood=ood,
         training={"data": sources.description, "degradation": degradation.spec,
                   **({"mixture": degradation.mixture.to_dict()} if degradation.kind == "mixture" else {}),
                   "randomise": args.randomise, "echoes": args.echo,
