@@ -27,11 +27,11 @@ def widen_compact(model: CompactCNN, width: int, *, generator: torch.Generator |
     if not isinstance(model, CompactCNN):
         raise ValueError(f"--widen grows the compact architecture only, not {type(model).__name__}")
     stages = _conv_stages(model)
-    old_width = stages[0][0].out_channels
-    if width <= old_width:
-        raise ValueError(f"--widen {width} must exceed the model's width {old_width}; widening only adds channels")
     stem = stages[0][0]
-    wide = CompactCNN(in_channels=stem.in_channels - 2, num_classes=model.fc.out_features, width=width,
+    if width <= stem.out_channels:
+        raise ValueError(f"--widen {width} must exceed the model's width {stem.out_channels}; widening only adds channels")
+    coordinate_channels = model.backbone[0].coordinates.shape[1]  # the constant q channels the stem also reads
+    wide = CompactCNN(in_channels=stem.in_channels - coordinate_channels, num_classes=model.fc.out_features, width=width,
                       embedding_size=model.fc.in_features, dropout=_dropout(model))
     generator = generator or torch.Generator().manual_seed(0)
     incoming = torch.arange(stem.in_channels)  # the stem's inputs are not widened
