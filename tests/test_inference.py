@@ -49,6 +49,13 @@ def test_the_compact_networks_coordinates_become_a_bias_map_of_the_stem():
     assert stem.bias_map.std(dim=(2, 3)).min() > 0
 
 
+def test_a_pool_that_receives_its_own_output_size_is_dropped_and_others_stay():
+    compact = inference_network(_with_trained_batch_norms(build_model("compact"), seed=5))
+    assert not any(isinstance(layer, nn.AdaptiveAvgPool2d) for layer in compact.modules())  # 4 x 4 in, 4 x 4 out
+    resnet = inference_network(_with_trained_batch_norms(build_model("resnet50"), seed=6))
+    assert [layer.output_size for layer in resnet.modules() if isinstance(layer, nn.AdaptiveAvgPool2d)] == [1]
+
+
 def test_a_network_with_nothing_to_fold_is_used_as_it_is():
     model = build_model("alexnet")
     assert inference_network(model) is model and model.training  # its mode is the caller's
@@ -91,6 +98,16 @@ def test_prediction_in_chunks_matches_one_pass_and_the_trained_module(tmp_path):
     with torch.no_grad():
         logits = model(model_input_torch(torch.from_numpy(images)[:, None], torch.from_numpy(masks)[:, None]))
     np.testing.assert_allclose(whole.probabilities, torch.softmax(logits / 1.5, 1).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_a_mask_broadcast_along_the_batch_gives_what_each_image_gets_with_its_own_copy(tmp_path):
+    classifier = load_model(save_bundle(_with_trained_batch_norms(build_model("compact"), seed=13), tmp_path / "m"))
+    images = np.random.default_rng(14).gamma(0.5, 10.0, size=(5, 125, 125)).astype(np.float32)
+    mask = np.random.default_rng(15).random((125, 125)) > 0.3
+    broadcast = classifier.predict(images, np.broadcast_to(mask, images.shape), batch_size=2)
+    copied = classifier.predict(images, np.repeat(mask[None], 5, axis=0), batch_size=2)
+    np.testing.assert_array_equal(broadcast.probabilities, copied.probabilities)
+    assert broadcast.probabilities.std() > 0.01  # the comparison is not between near-constant outputs
 
 
 def test_non_finite_pixels_are_masked_whether_or_not_their_batch_has_others():

@@ -159,6 +159,20 @@ def test_a_batch_that_shares_one_mask_gives_each_image_what_it_gets_alone():
     for image, mask, inputs in zip(images, masks, batch):
         np.testing.assert_allclose(inputs, model_input(image, mask), atol=1e-6)
     assert not batch[1, :2].any()
+    # one mask expanded along the batch (zero stride, no pixel comparison) gives the same
+    expanded = torch.from_numpy(horizon_mask())[None, None].expand(3, 1, 125, 125)
+    np.testing.assert_array_equal(model_input_torch(torch.from_numpy(images)[:, None], expanded).numpy(), batch)
+
+
+def test_nearest_neighbour_ood_scores_the_kth_smallest_cosine_distance():
+    rng = np.random.default_rng(21)
+    references = rng.normal(size=(300, 16))
+    references /= np.linalg.norm(references, axis=1, keepdims=True)
+    embeddings = rng.normal(size=(9, 16)) * rng.uniform(0.1, 5.0, size=(9, 1))  # any length: only directions count
+    distances = 1.0 - (embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)) @ references.T
+    for k in (1, 2, 5):
+        scores = NearestNeighbourOod(torch.from_numpy(references).float(), k, threshold=0.5).score(torch.from_numpy(embeddings))
+        np.testing.assert_allclose(scores.numpy(), np.sort(distances, axis=1)[:, k - 1], atol=1e-6)
 
 
 def test_nearest_neighbour_ood_round_trips_through_a_bundle_and_scores_cosine_distance(tmp_path):

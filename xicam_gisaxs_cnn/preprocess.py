@@ -38,8 +38,7 @@ PREPROCESSING: dict = {
     "input_shape": [INPUT_CHANNELS, IMAGE_SIZE, IMAGE_SIZE],
 }
 
-_LOG_OFFSET = -np.log10(LOG_FLOOR)  # maps the floor to 0
-_LOG_SPAN = _LOG_OFFSET + 2.0  # maps 100x the mean to 1
+_LOG_SPAN = 2.0 - np.log10(LOG_FLOOR)  # the log channel log10(I / (mean floor) + 1) / span is about 1 at 100x the mean
 
 
 def _window_sum(x: torch.Tensor, dim: int, size: int) -> torch.Tensor:
@@ -70,11 +69,14 @@ def _box_sum(x: torch.Tensor) -> torch.Tensor:
     return _window_sum(_window_sum(x, 2, HIGH_PASS_WINDOW_PX), 3, HIGH_PASS_WINDOW_PX)
 
 
-def _valid_pixels_per_window(valid: torch.Tensor | None, weight: torch.Tensor) -> torch.Tensor:
-    """Box sum of the validity ``weight``; computed once when every image of the batch shares its mask."""
-    if valid is None or (valid.shape[0] > 1 and bool((valid == valid[:1]).all())):
-        return _box_sum(weight[:1])
-    return _box_sum(weight)
+def _shared_mask(valid: torch.Tensor | None, weight: torch.Tensor) -> torch.Tensor:
+    """``weight``'s first image when every image of the batch has the same validity, else ``weight``.
+
+    A batch expanded from one mask (zero stride) is recognised without comparing pixels.
+    """
+    if valid is None or valid.shape[0] == 1 or valid.stride(0) == 0 or bool((valid == valid[:1]).all()):
+        return weight[:1]
+    return weight
 
 
 def _validity(images: torch.Tensor, masks: torch.Tensor | None, all_finite: bool) -> torch.Tensor | None:
@@ -116,15 +118,15 @@ def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -
         intensity.mul_(weight)
     mean = intensity.sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp_min(1.0)
     has_signal = mean > 0
-    inverse_mean = torch.where(has_signal, 1.0 / torch.where(has_signal, mean, 1.0), 0.0)[:, None, None, None]
-    torch.mul(intensity, inverse_mean, out=logged)
-    scale = has_signal[:, None, None, None] / _LOG_SPAN
-    logged.add_(LOG_FLOOR).log10_().add_(_LOG_OFFSET).mul_(scale if valid is None else weight * scale)
-    # high pass: log channel minus its mean over the valid pixels of the window (logged is 0 where masked)
-    local_mean = _box_sum(logged).div_(_valid_pixels_per_window(valid, weight).clamp_min(1e-6))
-    torch.sub(logged, local_mean, out=high_pass).mul_(HIGH_PASS_GAIN)
-    if valid is not None:
-        high_pass.mul_(weight)
+    # log10(I / mean + floor) - log10(floor) = log1p(I / (mean floor)) / ln 10: exactly 0 where I is 0,
+    # so masked pixels (I set to 0 above) need no product with the mask
+    to_ratio = torch.where(has_signal, 1.0 / (LOG_FLOOR * torch.where(has_signal, mean, 1.0)), 0.0)
+    torch.mul(intensity, to_ratio[:, None, None, None], out=logged).log1p_().mul_(1.0 / (np.log(10.0) * _LOG_SPAN))
+    # high pass: gain x (log channel - its mean over the valid pixels of the window) on valid pixels,
+    # = gain x logged - box sum x (gain x mask / valid pixels in the window), the bracket once per mask
+    shared = _shared_mask(valid, weight)
+    box_weight = _box_sum(shared).clamp_min_(1e-6).reciprocal_().mul_(shared).mul_(-HIGH_PASS_GAIN)
+    torch.mul(_box_sum(logged), box_weight, out=high_pass).add_(logged, alpha=HIGH_PASS_GAIN)
     return inputs
 
 

@@ -85,8 +85,8 @@ class NearestNeighbourOod:
     def score(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Cosine distance of each embedding (N, D) to its ``k``-th nearest reference, in [0, 2]."""
         unit = torch.nn.functional.normalize(embeddings.float(), dim=1)
-        distance = 1.0 - unit @ self.references.to(unit.dtype).T
-        return distance.kthvalue(self.k, dim=1).values
+        similarity = unit @ self.references.to(unit.dtype).T
+        return 1.0 - similarity.topk(self.k, dim=1).values[:, -1]  # the k-th largest similarity
 
 
 @dataclass

@@ -71,7 +71,11 @@ class Prediction:
 
 
 def _as_batch(values: Any, name: str, dtype: torch.dtype) -> torch.Tensor:
-    tensor = values if isinstance(values, torch.Tensor) else torch.from_numpy(np.array(values))
+    """``values`` as a (N, 1, H, W) tensor of ``dtype``; an array repeated along N (zero stride) stays unrepeated."""
+    if isinstance(values, np.ndarray) and values.ndim == 3 and values.strides[0] == 0:
+        tensor = torch.from_numpy(np.array(values[:1])).expand(values.shape)  # e.g. np.broadcast_to(mask, shape)
+    else:
+        tensor = values if isinstance(values, torch.Tensor) else torch.from_numpy(np.array(values))
     if tensor.ndim == 2:
         tensor = tensor[None]
     if tensor.ndim == 4 and tensor.shape[1] == 1:

@@ -1,12 +1,15 @@
 """An inference copy of a trained network: the same outputs (to float32 rounding), less work per image.
 
-Two exact rewrites, made once when a bundle is loaded:
+Three exact rewrites, made once when a bundle is loaded:
 
 - every ``Conv2d`` followed by a ``BatchNorm2d`` becomes one ``Conv2d`` with a bias
   (:func:`torch.nn.utils.fusion.fuse_conv_bn_eval`, the batch norm's running statistics);
 - the compact network's two constant q-coordinate channels enter only its first
   convolution, which is linear, so their share is a fixed bias map computed once
-  (:class:`CoordinateBiasedConv`) and the channels are never built per image.
+  (:class:`CoordinateBiasedConv`) and the channels are never built per image;
+- an ``AdaptiveAvgPool2d`` whose input, for the model-input contract
+  (:data:`~xicam_gisaxs_cnn.preprocess.PREPROCESSING` ``input_shape``), already has its
+  output size averages nothing and is dropped (the compact network's 4 x 4 pool).
 
 The trained module stays as it is for gradients (saliency) and further training; the
 copy shares every tensor the folds leave alone (fully connected layers, convolutions
@@ -22,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from ..preprocess import PREPROCESSING
 from .architectures import EmbeddingClassifier, QCoordinates
 
 
@@ -70,6 +74,31 @@ def _fold_q_coordinates(backbone: nn.Sequential) -> nn.Sequential:
     return nn.Sequential(nn.Sequential(*stem_layers), *rest)
 
 
+def _identity_pools(network: nn.Module) -> set[nn.AdaptiveAvgPool2d]:
+    """The adaptive pools of ``network`` (eval mode) whose input from one model input already has their output size."""
+    sizes: dict[nn.AdaptiveAvgPool2d, tuple[int, int]] = {}
+    pools = [layer for layer in network.modules() if isinstance(layer, nn.AdaptiveAvgPool2d)]
+    hooks = [pool.register_forward_hook(lambda pool, inputs, _: sizes.__setitem__(pool, tuple(inputs[0].shape[-2:])))
+             for pool in pools]
+    try:
+        device = next(itertools.chain(network.parameters(), network.buffers())).device
+        with torch.no_grad():
+            network(torch.zeros((1, *PREPROCESSING["input_shape"]), device=device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {pool for pool in pools if sizes.get(pool) == nn.modules.utils._pair(pool.output_size)}
+
+
+def _drop_pools(module: nn.Module, pools: set[nn.AdaptiveAvgPool2d]) -> nn.Module:
+    """``module`` with each of ``pools`` replaced by ``nn.Identity`` (in place)."""
+    if module in pools:
+        return nn.Identity()
+    for name, child in module.named_children():
+        setattr(module, name, _drop_pools(child, pools))
+    return module
+
+
 def inference_network(model: EmbeddingClassifier) -> EmbeddingClassifier:
     """A folded copy of ``model`` in eval mode for inference; ``model`` itself (mode untouched) if nothing folds.
 
@@ -77,14 +106,15 @@ def inference_network(model: EmbeddingClassifier) -> EmbeddingClassifier:
     """
     has_batch_norm = any(isinstance(layer, nn.BatchNorm2d) for layer in model.modules())
     has_coordinates = isinstance(model.backbone, nn.Sequential) and isinstance(model.backbone[0], QCoordinates)
-    if not (has_batch_norm or has_coordinates):
-        return model
     shared = {id(tensor): tensor for tensor in itertools.chain(model.parameters(), model.buffers())}
     network = copy.deepcopy(model, memo=shared).eval()
     network.backbone = _fold_batch_norms(network.backbone)
     if has_coordinates:
         network.backbone = _fold_q_coordinates(network.backbone)
-    return network
+    identity_pools = _identity_pools(network)
+    if not (has_batch_norm or has_coordinates or identity_pools):
+        return model
+    return _drop_pools(network, identity_pools)
 
 
 def weights_state(model: nn.Module) -> tuple:
