@@ -74,6 +74,12 @@ def _fold_q_coordinates(backbone: nn.Sequential) -> nn.Sequential:
     return nn.Sequential(nn.Sequential(*stem_layers), *rest)
 
 
+def _keeps_size(pool: nn.AdaptiveAvgPool2d, size: tuple[int, int]) -> bool:
+    """Whether ``pool`` maps an input of ``size`` (H, W) to the same size (None in its output size keeps that side)."""
+    wanted = pool.output_size if isinstance(pool.output_size, tuple) else (pool.output_size, pool.output_size)
+    return all(side is None or side == given for side, given in zip(wanted, size))
+
+
 def _identity_pools(network: nn.Module) -> set[nn.AdaptiveAvgPool2d]:
     """The adaptive pools of ``network`` (eval mode) whose input from one model input already has their output size."""
     sizes: dict[nn.AdaptiveAvgPool2d, tuple[int, int]] = {}
@@ -87,7 +93,7 @@ def _identity_pools(network: nn.Module) -> set[nn.AdaptiveAvgPool2d]:
     finally:
         for hook in hooks:
             hook.remove()
-    return {pool for pool in pools if sizes.get(pool) == nn.modules.utils._pair(pool.output_size)}
+    return {pool for pool in pools if pool in sizes and _keeps_size(pool, sizes[pool])}
 
 
 def _drop_pools(module: nn.Module, pools: set[nn.AdaptiveAvgPool2d]) -> nn.Module:
