@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from xicam_gisaxs_cnn.models import list_models, load_model
-from xicam_gisaxs_cnn_trainer.evaluation.report import run_evaluation
+from xicam_gisaxs_cnn_trainer.evaluation.report import markdown_report, run_evaluation
 from xicam_gisaxs_cnn_trainer.train import epochs_within_budget, get_args_parser, main, mirrored, refitted_schedule
 
 TINY = ["--arch", "compact", "--data", "simulate", "--batches-per-epoch", "2", "--validation-batches", "1",
@@ -112,13 +112,19 @@ def test_mirroring_flips_about_half_the_batch_about_qy_zero():
     assert torch.equal(flipped_masks, flipped > 0.5)
 
 
-def test_evaluation_writes_every_table_and_figure(trained, tmp_path):
+@pytest.fixture(scope="module")
+def evaluation(trained, tmp_path_factory):
+    """The tiny model's evaluation report folder and metrics."""
     _, bundle = trained
-    metrics = run_evaluation(load_model(bundle), tmp_path / "report", per_class=3, seed=5,
-                             repetition_per_class=1, ood_count=4)
+    folder = tmp_path_factory.mktemp("evaluation") / "report"
+    return folder, run_evaluation(load_model(bundle), folder, per_class=3, seed=5, repetition_per_class=1, ood_count=4)
+
+
+def test_evaluation_writes_every_table_and_figure(evaluation):
+    folder, metrics = evaluation
     for name in ("metrics.json", "report.md", "confusion_matrix.png", "pca.png", "reliability.png",
                  "accuracy_vs_repetitions.png"):
-        assert (tmp_path / "report" / name).stat().st_size > 0
+        assert (folder / name).stat().st_size > 0
     matrix = np.array(metrics["confusion_matrix"])
     np.testing.assert_allclose(matrix.sum(axis=0), 1.0, atol=1e-3)
     assert set(metrics["robust_model_test"]) >= {"clean", "gaussian:1", "rescale:25", "poisson:100000"}
@@ -126,7 +132,20 @@ def test_evaluation_writes_every_table_and_figure(trained, tmp_path):
     assert set(metrics["robust_model_train"]) == set(metrics["robust_model_test"])  # the training stream, re-simulated
     assert list(metrics["accuracy_vs_repetitions"]) == ["1", "2", "5", "10", "20", "50", "100", "200"]
     assert set(metrics["ood"]) == {"disordered", "empty", "noise", "ring"}
-    assert "| gaussian:1 |" in (tmp_path / "report" / "report.md").read_text()
+    report = (folder / "report.md").read_text()
+    assert "| gaussian:1 |" in report
+    assert metrics["training_degradation"] == "mixture" and "| degradation | ours: one robust model (test) |" in report
+
+
+@pytest.mark.parametrize("trained_on, named", [("clean", "trained clean"), ("gaussian:1", "trained on gaussian:1")])
+def test_report_names_a_model_trained_on_one_degradation_by_it(evaluation, trained_on, named):
+    _, metrics = evaluation
+    report = markdown_report({**metrics, "training_degradation": trained_on})
+    for header in (f"| degradation | ours: `{metrics['model']}`, {named} (test) |",
+                   f"| degradation | ours: `{metrics['model']}`, {named} | ours: dedicated model | paper |",
+                   f"| ours: `{metrics['model']}`, {named} | paper (trained clean) |"):
+        assert header in report
+    assert "one robust model" not in report
 
 
 def test_evaluation_names_dedicated_models_and_puts_the_clean_one_beside_the_robust_one(trained, tmp_path):
