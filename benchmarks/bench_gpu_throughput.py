@@ -16,6 +16,7 @@ import torch
 
 from xicam_gisaxs_cnn.models import build_model
 from xicam_gisaxs_cnn_trainer.simulation import SimulationConfig, sample_parameters, simulate
+from xicam_gisaxs_cnn_trainer.train import autocast
 
 
 def synchronise(device: str) -> None:
@@ -34,19 +35,24 @@ def simulation_rate(config: SimulationConfig, patterns: int, device: str) -> flo
     return patterns / (time.perf_counter() - start)
 
 
-def training_rate(architecture: str, device: str, *, batch: int = 256, steps: int = 5) -> float:
-    """Images/s of forward, backward and AdamW step on random inputs (3 warm-up steps)."""
-    model = build_model(architecture).to(device).train()
+def training_rate(architecture: str, device: str, *, batch: int = 256, steps: int = 5, amp: bool = True,
+                  channels_last: bool = False) -> float:
+    """Images/s of forward, backward and AdamW step on random inputs (3 warm-up steps).
+
+    ``amp`` is the trainer's ``--amp`` (float16 on CUDA, bfloat16 on the CPU), ``channels_last``
+    its ``--channels-last``.
+    """
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = build_model(architecture).to(device, memory_format=memory_format).train()
     optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
-    inputs = torch.randn(batch, 3, 125, 125, device=device)
+    inputs = torch.randn(batch, 3, 125, 125, device=device).contiguous(memory_format=memory_format)
     labels = torch.randint(0, 7, (batch,), device=device)
-    cuda = device.startswith("cuda")
-    scaler = torch.amp.GradScaler(enabled=cuda)
+    scaler = torch.amp.GradScaler(enabled=amp and device.startswith("cuda"))
     for step in range(3 + steps):
         if step == 3:
             synchronise(device)
             start = time.perf_counter()
-        with torch.autocast("cuda" if cuda else "cpu", dtype=torch.float16 if cuda else torch.bfloat16):
+        with autocast(torch.device(device), amp):
             loss = torch.nn.functional.cross_entropy(model(inputs).float(), labels)
         optimizer.zero_grad()
         scaler.scale(loss).backward()

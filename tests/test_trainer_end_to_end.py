@@ -51,6 +51,22 @@ def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     assert [entry["epoch"] for entry in log] == [0, 1] and log[0] == saved["log"][0]
 
 
+def test_channels_last_changes_the_memory_order_not_the_training(trained, tmp_path):
+    user_dir, bundle = trained
+    reordered = main(get_args_parser().parse_args([*TINY, "--epochs", "2", "--channels-last", "--output", str(tmp_path / "cl")]))
+    log = json.loads((reordered / "manifest.json").read_text())["training"]["log"]
+    reference = json.loads((bundle / "manifest.json").read_text())["training"]["log"]
+    assert [entry["train_loss"] for entry in log] == pytest.approx([entry["train_loss"] for entry in reference], rel=1e-3)
+    images = np.random.default_rng(1).random((4, 125, 125))
+    np.testing.assert_allclose(load_model(reordered).predict(images).probabilities,
+                               load_model(bundle).predict(images).probabilities, atol=1e-3)
+    mixed = main(get_args_parser().parse_args([*TINY, "--epochs", "1", "--channels-last", "--amp", "--device", "cpu",
+                                               "--output", str(tmp_path / "bf16")]))
+    manifest = json.loads((mixed / "manifest.json").read_text())
+    assert manifest["training"]["args"]["amp"] is True and manifest["training"]["args"]["channels_last"] is True
+    assert np.isfinite(load_model(mixed).predict(images).probabilities).all()
+
+
 def test_mixture_ranges_train_and_are_recorded_in_the_manifest(tmp_path):
     ranges = tmp_path / "heavy-low-resolution.json"
     ranges.write_text(json.dumps({"rescale_probability": 0.9, "rescale_size": [20, 30]}))

@@ -74,6 +74,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--amp", action="store_true", help="mixed precision (float16 on CUDA, bfloat16 on CPU)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="weights and inputs in channels-last memory order: with --amp, VGG-16 and ResNet-50 "
+                             "train about 2x faster on an AVX-512 CPU")
     parser.add_argument("--workers", type=int, default=0,
                         help="DataLoader worker processes; with 0, --data simulate runs on --device (the GPU)")
     parser.add_argument("--seed", type=int, default=0)
@@ -103,7 +106,8 @@ def init_distributed(device: str) -> tuple[int, int]:
     return torch.distributed.get_rank(), world_size
 
 
-def _autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool):
+    """The trainer's mixed precision (``--amp``): float16 on CUDA, bfloat16 on the CPU; a no-op unless ``enabled``."""
     dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     return torch.autocast(device.type, dtype=dtype, enabled=enabled)
 
@@ -132,7 +136,8 @@ def prepared_inputs(batch, degradation, randomiser, generator, *, mirror: bool =
 
 
 def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device, epoch, amp, scaler, generator,
-                    randomiser=None, mirror=True, quiet=True, outlier_weight=0.5) -> dict:
+                    randomiser=None, mirror=True, quiet=True, outlier_weight=0.5,
+                    memory_format: torch.memory_format = torch.contiguous_format) -> dict:
     """One pass over ``loader``: mirror, randomise, degrade, normalise, loss, step; returns loss and accuracy.
 
     The loss is the cross-entropy, plus ``outlier_weight`` x the outlier-exposure term on
@@ -142,8 +147,8 @@ def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device,
     total_loss, correct, seen = 0.0, 0, 0
     for batch in tqdm(loader, desc=f"epoch {epoch}", disable=quiet, leave=False):
         batch = batch.to(device)
-        inputs = prepared_inputs(batch, degradation, randomiser, generator, mirror=mirror)
-        with _autocast(device, amp):
+        inputs = prepared_inputs(batch, degradation, randomiser, generator, mirror=mirror).contiguous(memory_format=memory_format)
+        with autocast(device, amp):
             logits = model(inputs)
             loss = outlier_exposure_loss(logits.float(), batch.labels, weight=outlier_weight)
         optimizer.zero_grad(set_to_none=True)
@@ -285,7 +290,8 @@ def main(args) -> Path:
     output = bundle_directory(args)
     checkpoints = Path(args.checkpoint_dir) if args.checkpoint_dir else output.with_name(output.name + ".checkpoints")
     model, architecture_kwargs, initial = initial_model(args)
-    model = model.to(device)
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = model.to(device, memory_format=memory_format)
     training_model = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(sources.train) / world_size)
@@ -315,7 +321,8 @@ def main(args) -> Path:
         metrics = train_one_epoch(training_model, training_batches.epoch(epoch), optimizer, scheduler,
                                   degradation, device=device, epoch=epoch, amp=args.amp, scaler=scaler,
                                   generator=generator, randomiser=randomiser, mirror=not args.no_mirror,
-                                  quiet=args.quiet or rank != 0, outlier_weight=args.outlier_weight)
+                                  quiet=args.quiet or rank != 0, outlier_weight=args.outlier_weight,
+                                  memory_format=memory_format)
         validation = evaluate(model, batches(sources.validation), degradation, device=device,
                               generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser)
         metrics.update(epoch=epoch, validation_accuracy=validation["accuracy"], seconds=round(time.perf_counter() - started, 1))
