@@ -72,6 +72,14 @@ def test_temperature_fit_recovers_the_temperature_of_the_data():
     assert fit_temperature(true_logits * 2.5, labels) == pytest.approx(2.5, rel=0.1)
 
 
+def test_temperature_is_left_at_one_when_validation_has_no_error():
+    labels = torch.arange(7).repeat(20)
+    separated = torch.nn.functional.one_hot(labels, 7).float() * 3.0  # every sample right
+    assert fit_temperature(separated, labels) == 1.0
+    separated[0] = separated[0].roll(1)  # one error: the likelihood has a finite optimum again
+    assert 0.05 < fit_temperature(separated, labels) != 1.0
+
+
 def test_nearest_neighbour_ood_flags_five_percent_of_validation_and_far_points():
     generator = torch.Generator().manual_seed(0)
     labels = torch.arange(7).repeat(300)

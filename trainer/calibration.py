@@ -21,7 +21,13 @@ MAX_OOD_REFERENCES: int = 2000
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Temperature T minimising the validation negative log-likelihood of softmax(logits / T) (Guo et al. 2017)."""
+    """Temperature T minimising the validation negative log-likelihood of softmax(logits / T) (Guo et al. 2017).
+
+    Where every validation sample is classified right, that likelihood only grows as T falls
+    to 0: it holds no information on calibration, and T is left at 1 (the logits as trained).
+    """
+    if bool((logits.argmax(1) == labels).all()):
+        return 1.0
     log_temperature = torch.zeros(1, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_temperature], lr=0.1, max_iter=200)
 
