@@ -117,7 +117,7 @@ def with_outliers(batch_function: Callable[..., Batch], fraction: float) -> Call
         films = batch_function(labels, config=config, generator=generator, device=device)
         outliers = outlier_batch(outliers_per_batch(fraction, labels.numel()), config=config, generator=generator,
                                  device=device)
-        return concatenated(films, outliers)
+        return concatenated(films.to(device), outliers)  # the films' params are drawn on the CPU
 
     return batch_with_outliers
 
