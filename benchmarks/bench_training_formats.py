@@ -25,7 +25,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per format, after 3 warm-up steps")
     parser.add_argument("--arch", nargs="+", default=["compact", "alexnet", "vgg16", "resnet50"])
     args = parser.parse_args()
-    result: dict = {"device": args.device, "batch": args.batch, "threads": torch.get_num_threads()}
+    result: dict = {"device": args.device, "batch": args.batch, "threads": torch.get_num_threads(),
+                    "cpu_capability": torch.backends.cpu.get_cpu_capability()}  # AVX2: bfloat16 emulated
     for arch in args.arch:
         rates = {name: training_rate(arch, args.device, batch=args.batch, steps=args.steps, amp=amp, channels_last=last)
                  for name, (amp, last) in FORMATS.items()}

@@ -7,7 +7,8 @@ import torch
 
 from xicam_gisaxs_cnn.models import list_models, load_model
 from xicam_gisaxs_cnn_trainer.evaluation.report import markdown_report, run_evaluation
-from xicam_gisaxs_cnn_trainer.train import epochs_within_budget, get_args_parser, main, mirrored, refitted_schedule
+from xicam_gisaxs_cnn_trainer.train import (cpu_has_native_bfloat16, epochs_within_budget, get_args_parser, main, mirrored,
+                                            mixed_precision, refitted_schedule)
 
 TINY = ["--arch", "compact", "--data", "simulate", "--batches-per-epoch", "2", "--validation-batches", "1",
         "--batch-size", "14", "--quiet", "--seed", "3"]
@@ -64,7 +65,18 @@ def test_channels_last_changes_the_memory_order_not_the_training(trained, tmp_pa
                                                "--output", str(tmp_path / "bf16")]))
     manifest = json.loads((mixed / "manifest.json").read_text())
     assert manifest["training"]["args"]["amp"] is True and manifest["training"]["args"]["channels_last"] is True
+    assert manifest["training"]["amp"] is cpu_has_native_bfloat16()  # bfloat16 only where this CPU runs it natively
     assert np.isfinite(load_model(mixed).predict(images).probabilities).all()
+
+
+def test_amp_trains_in_float32_on_a_cpu_without_native_bfloat16(capsys):
+    cpu = torch.device("cpu")
+    assert mixed_precision(cpu, True, native_bfloat16=True) is True
+    assert capsys.readouterr().err == ""
+    assert mixed_precision(cpu, True, native_bfloat16=False) is False
+    assert "--amp ignored: this CPU has no native bfloat16" in capsys.readouterr().err
+    assert mixed_precision(torch.device("cuda"), True, native_bfloat16=False) is True  # float16 there
+    assert mixed_precision(cpu, False, native_bfloat16=True) is False
 
 
 def test_mixture_ranges_train_and_are_recorded_in_the_manifest(tmp_path):

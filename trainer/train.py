@@ -73,7 +73,8 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW, one-cycle)")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--amp", action="store_true", help="mixed precision (float16 on CUDA, bfloat16 on CPU)")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision: float16 on CUDA, bfloat16 on a CPU that runs it natively (AVX-512; ignored with a warning on others)")
     parser.add_argument("--channels-last", action="store_true",
                         help="weights and inputs in channels-last memory order: with --amp, VGG-16 and ResNet-50 "
                              "train about 2x faster on an AVX-512 CPU")
@@ -104,6 +105,25 @@ def init_distributed(device: str) -> tuple[int, int]:
     if device.startswith("cuda"):
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     return torch.distributed.get_rank(), world_size
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU runs oneDNN's bfloat16 kernels (AVX-512 or newer); on an AVX2 CPU bfloat16 is emulated."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def mixed_precision(device: torch.device, requested: bool, *, native_bfloat16: bool) -> bool:
+    """Whether ``--amp`` is honoured: always on CUDA; on the CPU only with native bfloat16.
+
+    On a CPU without it, bfloat16 autocast trains the compact network 15x slower than float32
+    (37 against 571 img/s on an AVX2 EPYC, benchmarks/results/training_formats_avx2.json), so the
+    trainer warns and trains in float32.
+    """
+    if requested and device.type == "cpu" and not native_bfloat16:
+        print("warning: --amp ignored: this CPU has no native bfloat16 (AVX-512), where bfloat16 trains several "
+              "times slower than float32; training in float32", file=sys.stderr)
+        return False
+    return requested
 
 
 def autocast(device: torch.device, enabled: bool):
@@ -297,7 +317,8 @@ def main(args) -> Path:
     steps_per_epoch = math.ceil(len(sources.train) / world_size)
     steps = args.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=max(steps, 1), pct_start=0.15)
-    scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == "cuda")
+    amp = mixed_precision(device, args.amp, native_bfloat16=cpu_has_native_bfloat16())
+    scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
     start_epoch, log = 0, []
     if args.resume:
         checkpoint = torch.load(args.resume, map_location=device, weights_only=False)
@@ -319,7 +340,7 @@ def main(args) -> Path:
     epoch = start_epoch
     while epoch < epochs:
         metrics = train_one_epoch(training_model, training_batches.epoch(epoch), optimizer, scheduler,
-                                  degradation, device=device, epoch=epoch, amp=args.amp, scaler=scaler,
+                                  degradation, device=device, epoch=epoch, amp=amp, scaler=scaler,
                                   generator=generator, randomiser=randomiser, mirror=not args.no_mirror,
                                   quiet=args.quiet or rank != 0, outlier_weight=args.outlier_weight,
                                   memory_format=memory_format)
@@ -361,7 +382,7 @@ def main(args) -> Path:
         temperature=temperature, ood=ood,
         training={"data": sources.description, "degradation": degradation.spec,
                   **({"mixture": degradation.mixture.to_dict()} if degradation.kind == "mixture" else {}),
-                  "randomise": args.randomise, "echoes": args.echo,
+                  "randomise": args.randomise, "echoes": args.echo, "amp": amp,
                   **({"outlier_exposure": {"fraction": args.outliers, "weight": args.outlier_weight}} if args.outliers else {}),
                   "args": recorded_arguments(args), "log": log,
                   "world_size": world_size, "epochs_trained": epochs, "seconds": round(time.perf_counter() - started, 1), "init": initial},
