@@ -83,6 +83,10 @@ def test_prediction_follows_the_trained_module_when_its_weights_change(tmp_path)
     assert classifier.network is not network
     assert np.abs(after - before).max() > 0.05
     np.testing.assert_allclose(after, expected.numpy(), rtol=1e-4, atol=1e-5)
+    updated = classifier.network
+    classifier.model.fc = nn.Linear(classifier.model.fc.in_features, 7)  # a layer replaced, not changed in place
+    assert classifier.network is not updated
+    assert np.abs(classifier.predict(images).probabilities - after).max() > 0.05
 
 
 def test_prediction_in_chunks_matches_one_pass_and_the_trained_module(tmp_path):
