@@ -56,8 +56,22 @@ def test_a_pool_that_receives_its_own_output_size_is_dropped_and_others_stay():
     assert [layer.output_size for layer in resnet.modules() if isinstance(layer, nn.AdaptiveAvgPool2d)] == [1]
 
 
-def test_a_network_with_nothing_to_fold_is_used_as_it_is():
-    model = build_model("alexnet")
+def test_on_the_cpu_the_copy_lays_out_every_convolution_channels_last_and_leaves_the_model_alone():
+    torch.manual_seed(12)
+    model = build_model("alexnet").eval()
+    network = inference_network(model)
+    convolutions = [layer for layer in network.modules() if isinstance(layer, nn.Conv2d)]
+    assert network is not model and len(convolutions) == 5
+    assert all(layer.weight.is_contiguous(memory_format=torch.channels_last) for layer in convolutions)
+    assert all(layer.weight.is_contiguous() for layer in model.modules() if isinstance(layer, nn.Conv2d))
+    assert network.fc.weight is model.fc.weight  # the fully connected layers stay shared
+    inputs = model_input_torch(torch.rand(2, 1, 125, 125) * 50)
+    with torch.no_grad():
+        assert torch.allclose(network(inputs), model(inputs), rtol=1e-4, atol=1e-5)
+
+
+def test_a_network_with_nothing_to_rewrite_is_used_as_it_is():
+    model = build_model("alexnet").to("meta")  # off the CPU, AlexNet has no batch norm, coordinates or idle pool
     assert inference_network(model) is model and model.training  # its mode is the caller's
 
 

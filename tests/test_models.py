@@ -148,6 +148,22 @@ def test_high_pass_is_the_log_channel_minus_its_mean_over_the_valid_pixels_of_ea
         assert high_pass[row, column] == pytest.approx(expected, abs=1e-5)
 
 
+def test_the_kept_mask_weight_follows_each_new_mask():
+    from xicam_gisaxs_cnn.preprocess import HIGH_PASS_GAIN, HIGH_PASS_WINDOW_PX, model_input
+
+    rng = np.random.default_rng(5)
+    image = rng.gamma(0.5, 10.0, size=(125, 125))
+    first, second = rng.random((125, 125)) > 0.3, rng.random((125, 125)) > 0.6
+    half, pixel = HIGH_PASS_WINDOW_PX // 2, (62, 62)
+    window = np.s_[pixel[0] - half:pixel[0] + half + 1, pixel[1] - half:pixel[1] + half + 1]
+    first[pixel] = second[pixel] = True
+    for mask in (first, second, first, None, second):  # each call's mask differs from the one before
+        logged, high_pass, valid = model_input(image, mask)
+        expected = HIGH_PASS_GAIN * (logged[pixel] - logged[window][valid[window] > 0].mean())
+        assert high_pass[pixel] == pytest.approx(expected, abs=1e-5)
+        np.testing.assert_array_equal(valid, np.ones((125, 125)) if mask is None else mask)
+
+
 def test_a_batch_that_shares_one_mask_gives_each_image_what_it_gets_alone():
     from xicam_gisaxs_cnn.canonical import horizon_mask
     from xicam_gisaxs_cnn.preprocess import model_input, model_input_torch

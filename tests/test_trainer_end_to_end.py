@@ -189,6 +189,20 @@ def test_evaluation_names_dedicated_models_and_puts_the_clean_one_beside_the_rob
     robust_gaussian = metrics["robust_model_test"]["gaussian:1"]
     assert f"| gaussian:1 | {metrics['cross_noise']['gaussian:1']:.2f} | {robust_gaussian:.2f} | 62.37 |" in cross
 
+    # a new model's report takes those figures from this one's, on the same test set only
+    again = run_evaluation(shipped, tmp_path / "again", per_class=2, seed=5, repetition_per_class=1, ood_count=4,
+                           baselines_from=tmp_path / "report" / "metrics.json")
+    assert again["dedicated_models_test"] == metrics["dedicated_models_test"]
+    assert again["cross_noise"] == metrics["cross_noise"] and again["model"] == "default"
+    assert again["baselines_from"] == {"report": str(tmp_path / "report" / "metrics.json"), "model": robust.name,
+                                       "sha256": robust.sha256}
+    assert f"taken from the report of `{robust.name}`" in (tmp_path / "again" / "report.md").read_text()
+    with pytest.raises(ValueError, match="measured on another test set: its seed is 5, this evaluation's is 6"):
+        run_evaluation(shipped, tmp_path / "other", per_class=2, seed=6, baselines_from=tmp_path / "report" / "metrics.json")
+    with pytest.raises(ValueError, match="not both"):
+        run_evaluation(shipped, tmp_path / "other", per_class=2, seed=5, clean_model=shipped,
+                       baselines_from=tmp_path / "report" / "metrics.json")
+
 
 def test_epochs_within_budget_keep_the_calibration_pass_inside_it():
     # 3 epochs took 30 s: 10 s each; 95 s hold 9 epochs, one of them kept for calibration

@@ -79,6 +79,31 @@ def _shared_mask(valid: torch.Tensor | None, weight: torch.Tensor) -> torch.Tens
     return weight
 
 
+class _LastMaskWeight:
+    """The high-pass weight of a shared mask, -gain x mask / valid pixels in the window, kept for the last mask seen.
+
+    Consecutive frames of one detector share their mask, so the weight's two box sums
+    (a third of a single image's preprocessing) are done once per mask, not per call.
+    Comparing a new mask with the kept one costs one pass over its pixels.
+    """
+
+    def __init__(self) -> None:
+        self._entry: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def __call__(self, mask: torch.Tensor) -> torch.Tensor:
+        entry = self._entry  # one read: another thread may replace it meanwhile
+        if (entry is not None and entry[0].shape == mask.shape and entry[0].device == mask.device
+                and torch.equal(entry[0], mask)):
+            return entry[1]
+        weight = _box_sum(mask).clamp_min_(1e-6).reciprocal_().mul_(mask).mul_(-HIGH_PASS_GAIN)
+        if mask.shape[0] == 1:
+            self._entry = (mask.clone(), weight)
+        return weight
+
+
+_mask_weight = _LastMaskWeight()
+
+
 def _validity(images: torch.Tensor, masks: torch.Tensor | None, all_finite: bool) -> torch.Tensor | None:
     """Valid pixels (finite and unmasked), or None when every pixel is valid."""
     valid = None if all_finite else torch.isfinite(images)
@@ -124,8 +149,7 @@ def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -
     torch.mul(intensity, to_ratio[:, None, None, None], out=logged).log1p_().mul_(1.0 / (np.log(10.0) * _LOG_SPAN))
     # high pass: gain x (log channel - its mean over the valid pixels of the window) on valid pixels,
     # = gain x logged - box sum x (gain x mask / valid pixels in the window), the bracket once per mask
-    shared = _shared_mask(valid, weight)
-    box_weight = _box_sum(shared).clamp_min_(1e-6).reciprocal_().mul_(shared).mul_(-HIGH_PASS_GAIN)
+    box_weight = _mask_weight(_shared_mask(valid, weight))
     torch.mul(_box_sum(logged), box_weight, out=high_pass).add_(logged, alpha=HIGH_PASS_GAIN)
     return inputs
 

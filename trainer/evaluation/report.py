@@ -111,9 +111,29 @@ def evaluate_model(classifier: Classifier, test: TestSet, specs: list[str], *, s
             for spec in specs}
 
 
+def reused_baselines(earlier: dict, *, per_class: int, seed: int, config: SimulationConfig, source: str) -> dict:
+    """The dedicated models' and the clean model's figures of an ``earlier`` report's metrics, for a new model's report.
+
+    They are the same numbers those models would give again only on the same test set,
+    so the earlier report must have the same patterns per class, seed and simulator settings.
+    """
+    wanted = {"test_per_class": per_class, "seed": seed, "simulation_config": json.loads(json.dumps(config.to_dict()))}
+    for key, value in wanted.items():
+        if earlier.get(key) != value:
+            raise ValueError(f"{source} was measured on another test set: its {key} is {earlier.get(key)!r}, "
+                             f"this evaluation's is {value!r}")
+    reused = {key: earlier[key] for key in ("dedicated_models_test", "dedicated_models") if key in earlier}
+    if earlier["cross_noise"]["model"] != earlier["model"]:  # a clean model was named, not the model itself
+        reused["cross_noise"] = earlier["cross_noise"]
+    if not reused:
+        raise ValueError(f"{source} holds no dedicated or clean model's figures to reuse")
+    return {**reused, "baselines_from": {"report": source, "model": earlier["model"], "sha256": earlier["sha256"]}}
+
+
 def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: int = 200, seed: int = 90210,
                    dedicated: dict[str, Classifier] | None = None,
-                   clean_model: Classifier | None = None, repetition_per_class: int | None = None,
+                   clean_model: Classifier | None = None, baselines_from: str | Path | None = None,
+                   repetition_per_class: int | None = None,
                    ood_count: int = 200, realistic_per_class: int = 0,
                    realistic_layout: DetectorLayout = PILATUS_1M, realistic_window_scale: float | str = "ensemble",
                    device: str = "cpu") -> dict:
@@ -126,13 +146,20 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     report's section "Realistic detector frames"; their window scale is chosen per frame as
     ``realistic_window_scale`` says ("ensemble" by default). Test patterns are simulated on
     ``device`` with the simulator settings the model was trained with
-    (:func:`training_simulation_config`).
+    (:func:`training_simulation_config`). ``baselines_from`` (an earlier report's
+    ``metrics.json``, on the same test set) gives the dedicated and clean models' figures
+    instead of ``dedicated`` and ``clean_model`` (:func:`reused_baselines`).
     """
     if realistic_per_class < 0:
         raise ValueError(f"realistic_per_class must be >= 0, got {realistic_per_class}")
+    if baselines_from is not None and (dedicated or clean_model is not None):
+        raise ValueError("give dedicated and clean models, or an earlier report to take their figures from, not both")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = training_simulation_config(classifier.manifest)
+    reused = {} if baselines_from is None else reused_baselines(
+        json.loads(Path(baselines_from).read_text()), per_class=per_class, seed=seed, config=config,
+        source=str(baselines_from))
     test = simulate_test_set(per_class, seed=seed, config=config, device=device)
     labels = test.labels.numpy()
     table_specs = list(dict.fromkeys([*paper.TABLE_II, *paper.TABLE_III]))
@@ -147,9 +174,11 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
         metrics["dedicated_models_test"] = {spec: evaluate_model(model, test, [spec], seed=seed + 1)[spec]
                                             for spec, model in dedicated.items()}
         metrics["dedicated_models"] = {spec: {"name": model.name, "sha256": model.sha256} for spec, model in dedicated.items()}
-    cross_model = clean_model or classifier
-    metrics["cross_noise"] = {"model": cross_model.name,
-                              **evaluate_model(cross_model, test, list(paper.CROSS_NOISE), seed=seed + 3)}
+    metrics.update(reused)
+    if "cross_noise" not in metrics:
+        cross_model = clean_model or classifier
+        metrics["cross_noise"] = {"model": cross_model.name,
+                                  **evaluate_model(cross_model, test, list(paper.CROSS_NOISE), seed=seed + 3)}
 
     clean = degraded_predictions(classifier, test, Degradation("clean"), seed=seed)
     matrix = confusion_matrix(clean.class_indices, labels)
@@ -271,6 +300,10 @@ def markdown_report(metrics: dict) -> str:
     if "dedicated_models" in metrics:
         lines += ["", "Dedicated models: " + ", ".join(f"{spec} `{model['name']}` ({model['sha256'][:12]})"
                                                      for spec, model in metrics["dedicated_models"].items()) + "."]
+    if "baselines_from" in metrics:
+        earlier = metrics["baselines_from"]
+        lines += ["", f"Dedicated and clean models' figures taken from the report of `{earlier['model']}` "
+                      f"({earlier['sha256'][:12]}; `{earlier['report']}`), measured on this same test set."]
     cross = metrics["cross_noise"]
     lines += ["", f"## Cross-noise: model `{cross['model']}` tested on degraded data (%)", "",
               f"| degradation | ours: `{cross['model']}` | ours: {ours} | paper (trained clean) |", "|---|---|---|---|"]

@@ -24,6 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dedicated", action="append", default=[], metavar="SPEC=MODEL",
                         help="a per-degradation model as in the paper, e.g. gaussian:1=paper-gaussian-1 (repeatable)")
     parser.add_argument("--clean-model", help="model trained on clean data, for the cross-noise test")
+    parser.add_argument("--baselines-from", metavar="METRICS_JSON",
+                        help="take the dedicated and clean models' figures from an earlier report's metrics.json "
+                             "instead of --dedicated and --clean-model (it must share --per-class, --seed and the "
+                             "simulator settings: the same test set)")
     parser.add_argument("--realistic", type=int, default=0, metavar="N",
                         help="also write N realistic detector frames per class and lattice constant (10, 20, 50, 100, "
                              "150 nm) and N per lattice constant of each film of no class (disordered, empty, monolayer) "
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         load_model(args.model, device=args.device), args.output, per_class=args.per_class, seed=args.seed,
         dedicated=dedicated or None,
         clean_model=load_model(args.clean_model, device=args.device) if args.clean_model else None,
-        realistic_per_class=args.realistic, realistic_layout=DETECTORS[args.realistic_detector],
+        baselines_from=args.baselines_from, realistic_per_class=args.realistic, realistic_layout=DETECTORS[args.realistic_detector],
         realistic_window_scale=args.realistic_window_scale, device=args.device,
     )
     realistic = metrics.get("realistic")
