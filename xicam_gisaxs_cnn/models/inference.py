@@ -12,8 +12,8 @@ Three exact rewrites, made once when a bundle is loaded:
   output size averages nothing and is dropped (the compact network's 4 x 4 pool).
 
 On the CPU, the copy's convolution weights are also laid out channels-last, oneDNN's own
-layout: the same numbers, convolutions 1.1-1.6x faster (the default and AlexNet, batches of
-1 and 64; docs/benchmarks.md).
+layout: the same numbers, AlexNet's ``predict`` 1.19x faster at batch 64, the compact
+network's about the same (docs/benchmarks.md).
 
 The trained module stays as it is for gradients (saliency) and further training; the
 copy shares every tensor the rewrites leave alone (fully connected layers; on a GPU, also
