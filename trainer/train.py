@@ -88,7 +88,7 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     parser.add_argument("--init", help="start from the weights of this bundle (name or path) with a fresh schedule: fine-tuning")
     parser.add_argument("--widen", type=int, metavar="WIDTH",
                         help="with --init of a compact bundle: first give it stem width WIDTH (blocks 2x, 4x; "
-                             "the shipped default has 24, frames 32) by copying channels, outputs unchanged (Net2Net), then train")
+                             "the shipped default has 28, frames 32) by copying channels, outputs unchanged (Net2Net), then train")
     parser.add_argument("--no-mirror", action="store_true",
                         help="do not mirror half the training patterns about qy = 0 (on by default: mirroring keeps the class)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
