@@ -7,7 +7,7 @@ from torch import nn
 from xicam_gisaxs_cnn.models import build_model, load_model, save_bundle
 from xicam_gisaxs_cnn.models.architectures import QCoordinates
 from xicam_gisaxs_cnn.models.inference import CoordinateBiasedConv, inference_network
-from xicam_gisaxs_cnn.preprocess import model_input, model_input_torch
+from xicam_gisaxs_cnn.preprocess import INPUT_CHANNELS, model_input, model_input_torch
 
 
 def _with_trained_batch_norms(model: nn.Module, seed: int) -> nn.Module:
@@ -56,18 +56,27 @@ def test_a_pool_that_receives_its_own_output_size_is_dropped_and_others_stay():
     assert [layer.output_size for layer in resnet.modules() if isinstance(layer, nn.AdaptiveAvgPool2d)] == [1]
 
 
-def test_on_the_cpu_the_copy_lays_out_every_convolution_channels_last_and_leaves_the_model_alone():
+def test_on_the_cpu_the_copy_lays_out_convolutions_past_the_input_channels_last_and_leaves_the_model_alone():
     torch.manual_seed(12)
     model = build_model("alexnet").eval()
     network = inference_network(model)
-    convolutions = [layer for layer in network.modules() if isinstance(layer, nn.Conv2d)]
-    assert network is not model and len(convolutions) == 5
+    first, *convolutions = [layer for layer in network.modules() if isinstance(layer, nn.Conv2d)]
+    assert network is not model and len(convolutions) == 4
+    assert first.weight.is_contiguous() and not first.weight.is_contiguous(memory_format=torch.channels_last)
     assert all(layer.weight.is_contiguous(memory_format=torch.channels_last) for layer in convolutions)
     assert all(layer.weight.is_contiguous() for layer in model.modules() if isinstance(layer, nn.Conv2d))
     assert network.fc.weight is model.fc.weight  # the fully connected layers stay shared
     inputs = model_input_torch(torch.rand(2, 1, 125, 125) * 50)
     with torch.no_grad():
         assert torch.allclose(network(inputs), model(inputs), rtol=1e-4, atol=1e-5)
+
+
+def test_the_compact_stem_reads_the_input_in_the_standard_layout_and_the_blocks_channels_last():
+    compact = inference_network(_with_trained_batch_norms(build_model("compact", width=8), seed=13))
+    stem, *blocks = [layer for layer in compact.modules() if isinstance(layer, nn.Conv2d)]
+    assert stem.in_channels == INPUT_CHANNELS and stem.weight.is_contiguous()
+    assert not stem.weight.is_contiguous(memory_format=torch.channels_last)
+    assert len(blocks) == 3 and all(layer.weight.is_contiguous(memory_format=torch.channels_last) for layer in blocks)
 
 
 def test_a_network_with_nothing_to_rewrite_is_used_as_it_is():

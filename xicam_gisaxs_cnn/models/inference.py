@@ -12,8 +12,10 @@ Three exact rewrites, made once when a bundle is loaded:
   output size averages nothing and is dropped (the compact network's 4 x 4 pool).
 
 On the CPU, the copy's convolution weights are also laid out channels-last, oneDNN's own
-layout: the same numbers, AlexNet's ``predict`` 1.19x faster at batch 64, the compact
-network's about the same (docs/benchmarks.md).
+layout: the same numbers, AlexNet's ``predict`` 1.19x faster at batch 64. Convolutions that
+read the model input (at most :data:`~xicam_gisaxs_cnn.preprocess.INPUT_CHANNELS` channels,
+which preprocessing writes channel by channel) keep the standard layout: channels-last made
+the compact network's 4 x 4 patch stem 2-3x slower at batch 64 and 256 (docs/benchmarks.md).
 
 The trained module stays as it is for gradients (saliency) and further training; the
 copy shares every tensor the rewrites leave alone (fully connected layers; on a GPU, also
@@ -29,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..preprocess import PREPROCESSING
+from ..preprocess import INPUT_CHANNELS, PREPROCESSING
 from .architectures import EmbeddingClassifier, QCoordinates
 
 
@@ -110,9 +112,12 @@ def _drop_pools(module: nn.Module, pools: set[nn.AdaptiveAvgPool2d]) -> nn.Modul
 
 
 def _lay_out_channels_last(module: nn.Module) -> nn.Module:
-    """``module`` with every Conv2d weight replaced by a channels-last copy (in place; the old tensors are untouched)."""
+    """``module`` with each Conv2d weight past the input replaced by a channels-last copy (in place).
+
+    Convolutions of at most INPUT_CHANNELS input channels keep their weights; the old tensors are untouched.
+    """
     for layer in module.modules():
-        if isinstance(layer, nn.Conv2d):
+        if isinstance(layer, nn.Conv2d) and layer.in_channels > INPUT_CHANNELS:
             layer.weight = nn.Parameter(layer.weight.detach().contiguous(memory_format=torch.channels_last),
                                         requires_grad=False)
     return module
