@@ -160,7 +160,17 @@ def test_evaluation_writes_every_table_and_figure(evaluation):
     assert set(metrics["robust_model_train"]) == set(metrics["robust_model_test"])  # the training stream, re-simulated
     assert list(metrics["accuracy_vs_repetitions"]) == ["1", "2", "5", "10", "20", "50", "100", "200"]
     assert set(metrics["ood"]) == {"disordered", "empty", "noise", "ring"}
+    by_lattice = metrics["resolution_vs_lattice_nm"]  # Table III split by nearest-neighbour distance
+    edges, patterns = by_lattice["edges_nm"], by_lattice["patterns"]
+    assert len(edges) == 6 and edges == sorted(edges) and sum(patterns) == 21
+    assert list(by_lattice["accuracy"]) == ["clean", "rescale:100", "rescale:75", "rescale:50", "rescale:25"]
+    for spec, values in by_lattice["accuracy"].items():  # the bins, weighted by their patterns, give Table III
+        weighted = sum(value * count for value, count in zip(values, patterns) if value is not None) / sum(patterns)
+        assert weighted == pytest.approx(metrics["robust_model_test"][spec], abs=0.02)
+        assert all((value is None) == (count == 0) for value, count in zip(values, patterns))
     report = (folder / "report.md").read_text()
+    assert f"| patterns | {' | '.join(map(str, patterns))} |" in report
+    assert f"| {edges[0]:.1f}-{edges[1]:.1f} nm |" in report
     assert "| gaussian:1 |" in report
     assert metrics["training_degradation"] == "mixture" and "| degradation | ours: one robust model (test) |" in report
 
