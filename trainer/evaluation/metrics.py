@@ -14,6 +14,13 @@ def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(predicted == labels))
 
 
+def bin_members(values: np.ndarray, edges) -> list[np.ndarray]:
+    """Boolean masks of ``values`` in each bin ``[edges[i], edges[i+1])``, the last bin closed; values outside in none."""
+    values = np.asarray(values)
+    return [(values >= low) & ((values < high) | ((high == edges[-1]) & (values <= high)))
+            for low, high in zip(edges[:-1], edges[1:])]
+
+
 def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     """The paper's M_ij: fraction of samples of true label j classified as i (each column sums to 1)."""
     counts = np.zeros((num_classes, num_classes))

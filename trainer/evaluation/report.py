@@ -27,7 +27,7 @@ from ..realistic.evaluate import (
 from ..realistic.frames import PILATUS_1M, DetectorLayout
 from ..simulation import SimulationConfig, sample_parameters, simulate
 from . import paper, plots
-from .metrics import accuracy, confusion_matrix, detection_rate_at_false_alarm, explained_variance_ratio, recall_per_class, reliability
+from .metrics import accuracy, bin_members, confusion_matrix, detection_rate_at_false_alarm, explained_variance_ratio, recall_per_class, reliability
 from .ood import OOD_KINDS, ood_patterns
 
 REPETITIONS: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200)
@@ -107,28 +107,29 @@ def _percent(value: float) -> float:
     return round(100.0 * value, 2)
 
 
-def evaluate_model(classifier: Classifier, test: TestSet, specs: list[str], *, seed: int) -> dict[str, float]:
-    """Accuracy (%) of one classifier on the test set under each degradation spec."""
+def correct_predictions(classifier: Classifier, test: TestSet, specs: list[str], *, seed: int) -> dict[str, np.ndarray]:
+    """Which test patterns (N,) bool one classifier gets right under each degradation spec."""
     labels = test.labels.numpy()
-    return {spec: _percent(accuracy(degraded_predictions(classifier, test, Degradation.parse(spec), seed=seed).class_indices, labels))
+    return {spec: degraded_predictions(classifier, test, Degradation.parse(spec), seed=seed).class_indices == labels
             for spec in specs}
 
 
-def accuracy_vs_lattice(classifier: Classifier, test: TestSet, specs: list[str], *, seed: int,
-                        range_nm: tuple[float, float]) -> dict:
-    """Accuracy (%) under each degradation spec in LATTICE_BINS equal bins of ``range_nm`` (nearest-neighbour distance).
+def evaluate_model(classifier: Classifier, test: TestSet, specs: list[str], *, seed: int) -> dict[str, float]:
+    """Accuracy (%) of one classifier on the test set under each degradation spec."""
+    return {spec: _percent(right.mean()) for spec, right in correct_predictions(classifier, test, specs, seed=seed).items()}
 
-    Returns ``edges_nm``, ``patterns`` per bin and ``accuracy`` {spec: per bin, None for an empty bin};
-    weighted by ``patterns`` the bins give the spec's accuracy on the whole set.
+
+def accuracy_vs_lattice(correct: dict[str, np.ndarray], test: TestSet, *, range_nm: tuple[float, float]) -> dict:
+    """Accuracy (%) per spec of ``correct`` (from :func:`correct_predictions`) in LATTICE_BINS equal bins of ``range_nm``.
+
+    The bins are of nearest-neighbour distance. Returns ``edges_nm``, ``patterns`` per bin and ``accuracy``
+    {spec: per bin, None for an empty bin}; weighted by ``patterns`` the bins give the spec's accuracy.
     """
     edges = np.linspace(*range_nm, LATTICE_BINS + 1)
-    bins = np.clip(np.digitize(test.params["nn_distance_nm"].numpy(), edges[1:-1]), 0, LATTICE_BINS - 1)
-    labels, members = test.labels.numpy(), [bins == index for index in range(LATTICE_BINS)]
-    table = {"edges_nm": edges.round(2).tolist(), "patterns": [int(member.sum()) for member in members], "accuracy": {}}
-    for spec in specs:
-        right = degraded_predictions(classifier, test, Degradation.parse(spec), seed=seed).class_indices == labels
-        table["accuracy"][spec] = [_percent(right[member].mean()) if member.any() else None for member in members]
-    return table
+    members = bin_members(test.params["nn_distance_nm"].numpy(), edges)
+    return {"edges_nm": edges.round(2).tolist(), "patterns": [int(member.sum()) for member in members],
+            "accuracy": {spec: [_percent(right[member].mean()) if member.any() else None for member in members]
+                         for spec, right in correct.items()}}
 
 
 def reused_baselines(earlier: dict, *, per_class: int, seed: int, config: SimulationConfig, source: str) -> dict:
@@ -186,7 +187,8 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     metrics: dict = {"model": classifier.name, "sha256": classifier.sha256, "test_per_class": per_class, "seed": seed,
                      "training_degradation": (classifier.manifest.get("training") or {}).get("degradation"),
                      "simulation_config": config.to_dict()}
-    metrics["robust_model_test"] = evaluate_model(classifier, test, table_specs, seed=seed + 1)
+    correct = correct_predictions(classifier, test, table_specs, seed=seed + 1)
+    metrics["robust_model_test"] = {spec: _percent(right.mean()) for spec, right in correct.items()}
     trained_on = training_samples(classifier.manifest, per_class * NUM_CLASSES)
     if trained_on is not None:
         metrics["robust_model_train"] = evaluate_model(classifier, trained_on, table_specs, seed=seed + 2)
@@ -194,7 +196,7 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
         metrics["dedicated_models_test"] = {spec: evaluate_model(model, test, [spec], seed=seed + 1)[spec]
                                             for spec, model in dedicated.items()}
         metrics["dedicated_models"] = {spec: {"name": model.name, "sha256": model.sha256} for spec, model in dedicated.items()}
-    metrics["resolution_vs_lattice_nm"] = accuracy_vs_lattice(classifier, test, list(paper.TABLE_III), seed=seed + 1,
+    metrics["resolution_vs_lattice_nm"] = accuracy_vs_lattice({spec: correct[spec] for spec in paper.TABLE_III}, test,
                                                               range_nm=config.nn_distance_nm_range)
     metrics.update(reused)
     if "cross_noise" not in metrics:

@@ -31,7 +31,7 @@ from xicam_gisaxs_cnn.cli.classify import classify_file  # noqa: E402
 from xicam_gisaxs_cnn.frames import FrameResult  # noqa: E402
 
 from ..evaluation import plots  # noqa: E402
-from ..evaluation.metrics import confusion_matrix, detection_rate_at_false_alarm  # noqa: E402
+from ..evaluation.metrics import bin_members, confusion_matrix, detection_rate_at_false_alarm  # noqa: E402
 from .frames import PILATUS_1M, PILATUS_2M, SMALL_DETECTOR, DetectorLayout, realistic_frame, write_realistic_frame  # noqa: E402
 
 LATTICE_CONSTANTS_NM: tuple[float, ...] = (10.0, 20.0, 50.0, 100.0, 150.0)
@@ -386,8 +386,7 @@ def _table(correct: np.ndarray, values: np.ndarray, edges: tuple[float, ...] | N
             table[f"{value:g}"] = {"centre": float(value), "accuracy": _percent(np.mean(correct[chosen])),
                                    "frames": int(chosen.sum())}
         return table
-    for low, high in zip(edges[:-1], edges[1:]):
-        chosen = (values >= low) & ((values < high) | ((high == edges[-1]) & (values <= high)))
+    for low, high, chosen in zip(edges[:-1], edges[1:], bin_members(values, edges)):
         if chosen.any():
             table[f"{low:g}-{high:g}"] = {"centre": float(np.sqrt(low * high) if low > 0 else high / 2),
                                           "accuracy": _percent(np.mean(correct[chosen])), "frames": int(chosen.sum())}
