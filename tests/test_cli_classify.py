@@ -9,6 +9,7 @@ import pytest
 from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.cli import main
 from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames, resample, write_frames
+from xicam_gisaxs_cnn.frames.fold import fold_qy
 from xicam_gisaxs_cnn.frames.scale import LADDER_CANDIDATES
 from xicam_gisaxs_cnn.models import load_model
 
@@ -55,8 +56,9 @@ def test_classify_reports_every_frame_and_every_failing_file(tmp_path, capsys, u
     assert "no such detector file" in errors[str(missing)]
     assert "detector geometry lacks energy_kev" in errors[str(bare)]
 
-    # the command goes through the same pure path as a direct call
-    image, mask = resample(good, geometry=GEOMETRY)
+    # the command goes through the same pure path as a direct call: resampled, then folded about qy = 0
+    image, mask = fold_qy(*resample(good, geometry=GEOMETRY))
+    assert records[0]["folded"] and not records[-1]["folded"]  # canonical images are never folded
     prediction = load_model(untrained_bundle).predict(image, mask)
     assert records[0]["label"] == prediction.label
     np.testing.assert_allclose(records[0]["probabilities"], prediction.probability, atol=1e-5)
@@ -97,3 +99,14 @@ def test_geometry_json_option_is_checked(tmp_path, capsys, untrained_bundle, fra
                    "--geometry", json.dumps({**GEOMETRY.to_dict(), "distance_mm": -5})])
     (record,) = _records(capsys)
     assert status == 1 and "distance_mm must be > 0, got -5" in record["error"]
+
+
+def test_no_fold_classifies_the_frame_as_resampled(tmp_path, capsys, untrained_bundle, frames):
+    """``--no-fold``: the canonical image goes to the model unfolded, and the record says so."""
+    edf = write_frames(tmp_path / "run.edf", frames[0], geometry=GEOMETRY)
+    assert main(["classify", str(edf), "--model", str(untrained_bundle), "--window-scale", "1", "--json",
+                 "--no-fold"]) == 0
+    [record] = _records(capsys)
+    prediction = load_model(untrained_bundle).predict(*resample(frames[0], geometry=GEOMETRY))
+    assert record["folded"] is False
+    np.testing.assert_allclose(record["probabilities"], prediction.probability, atol=1e-5)

@@ -38,7 +38,7 @@ def test_the_threshold_flags_the_requested_fraction_of_realistic_frames_and_noth
     assert scores.min() < after.bundle.ood.threshold < scores.max()
     record = after.manifest["ood"]["threshold_fit"]
     assert record["previous_threshold"] == 0.5 and record["seed"] == 424242 and record["lattice_constants_nm"] == [10.0, 50.0]
-    assert "scores" not in record and record["window_scale"] == "ensemble"
+    assert "scores" not in record and record["window_scale"] == "ensemble" and record["fold"] is True
     assert after.sha256 == before.sha256 and after.temperature == before.temperature == 0.3
     assert after.manifest["training"] == {"seed": 5} and after.manifest["metrics"] == {"validation_accuracy": 0.25}
     assert f"threshold 0.5000 -> {record['threshold']:.4f}" in capsys.readouterr().out

@@ -9,6 +9,7 @@ import torch
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames, resample
+from xicam_gisaxs_cnn.frames.fold import fold_qy
 from xicam_gisaxs_cnn.frames.scale import (
     LADDER_CANDIDATES, REFERENCE_PEAK_NM, SCALE_RANGE, choose_window_scale, first_peak_qy_nm, quantise_scale,
     scale_by_confidence, scale_by_ensemble, scale_from_peaks, scale_ladder,
@@ -154,7 +155,8 @@ def test_ensemble_averages_the_class_probabilities_over_the_ladder():
     geometry = _geometry(5000.0)
     frame = realistic_frame("BCC110", nn_distance_nm=60.0, seed=9, layout=SMALL_DETECTOR, geometry=geometry)
     classifier = load_model()  # the shipped default: real OOD scores
-    pairs = {float(s): resample(frame.counts, geometry=geometry, window_scale=float(s)) for s in LADDER_CANDIDATES}
+    pairs = {float(s): fold_qy(*resample(frame.counts, geometry=geometry, window_scale=float(s)))
+             for s in LADDER_CANDIDATES}
     kept = [s for s, (_, mask) in pairs.items() if mask.mean() >= 0.05]
     assert 3 <= len(kept) < len(LADDER_CANDIDATES)  # the small detector loses the widest windows
     each = classifier.predict(np.stack([pairs[s][0] for s in kept]), np.stack([pairs[s][1] for s in kept]))
@@ -162,7 +164,7 @@ def test_ensemble_averages_the_class_probabilities_over_the_ladder():
                                        sources=["e", "x"], window_scale="ensemble")
     mean = each.probabilities.mean(axis=0)
     np.testing.assert_allclose(ensemble.probabilities, mean, rtol=1e-6)
-    assert ensemble.label == CLASS_NAMES[int(np.argmax(mean))]
+    assert ensemble.label == CLASS_NAMES[int(np.argmax(mean))] and ensemble.folded
     row = int(np.argmax(each.probabilities[:, int(np.argmax(mean))]))
     assert ensemble.window_scale == kept[row]
     assert ensemble.ood_score == pytest.approx(float(each.ood_scores.mean()), rel=1e-5)

@@ -68,6 +68,7 @@ def test_every_raw_event_gets_one_analysis_event_even_for_bad_frames(classifier)
     start = documents[0][1]
     assert start["purpose"] == "analysis" and start["raw_uid"] == uid
     assert start["model_sha256"] == classifier.sha256 and start["window_scale"] == 1.0
+    assert start["folded"] is False  # canonical frames are never folded
     assert [e["data"]["raw_seq_num"] for e in events] == list(range(1, 11))
     errors = {e["data"]["raw_seq_num"]: e["data"]["error"] for e in events if e["data"]["error"]}
     assert sorted(errors) == [2, 3, 5, 7, 8, 10]
@@ -231,7 +232,9 @@ def test_frames_announced_by_stream_datum_are_classified_live_and_missing_ones_r
         live(name, doc)
     live.close(timeout=60)
     assert not live.output_errors and live.counts == {"raw_events": 5, "results": 4, "errors": 1}
-    table = client.search(Key("start.raw_uid") == bundle.start_doc["uid"]).values().first()["primary"].read()
+    analysis = client.search(Key("start.raw_uid") == bundle.start_doc["uid"]).values().first()
+    assert analysis.metadata["start"]["folded"] is True  # detector frames with a geometry are folded about qy = 0
+    table = analysis["primary"].read()
     assert list(table["raw_seq_num"].values) == [1, 2, 3, 4, 5]
     assert all(label in CLASS_NAMES for label in table["label"].values[:4])
     assert "cannot load frame 'pilatus'" in table["error"].values[4] and "frame 4 is not in /entry/data/data" in table["error"].values[4]

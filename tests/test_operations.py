@@ -14,6 +14,7 @@ from xicam.plugins import OperationPlugin, manager  # noqa: E402
 from simulated_frames import SMALL_DETECTOR, simulated_frame, simulated_pattern  # noqa: E402
 from xicam_gisaxs_cnn import degrade  # noqa: E402
 from xicam_gisaxs_cnn.classes import NUM_CLASSES  # noqa: E402
+from xicam_gisaxs_cnn.frames.fold import fold_qy  # noqa: E402
 from xicam_gisaxs_cnn.frames.resample import resample  # noqa: E402
 from xicam_gisaxs_cnn.models import load_model  # noqa: E402
 
@@ -92,7 +93,7 @@ def test_every_operation_documents_its_inputs(discovered):
         assert described == set(operation_class.input_names), name
 
 
-def test_preprocess_operation_equals_frames_resample(discovered):
+def test_preprocess_operation_equals_frames_resample_folded_about_qy_0(discovered):
     frame = simulated_frame("FCC111", seed=1)
     x_px, y_px = SMALL_DETECTOR.beam_centre_px
     operation = discovered["gisaxs_preprocess_frame"](
@@ -100,9 +101,14 @@ def test_preprocess_operation_equals_frames_resample(discovered):
         incidence_angle_deg=0.2,
     )
     image, mask = operation(frame=frame)
-    expected_image, expected_mask = resample(frame, geometry=SMALL_DETECTOR)
+    expected_image, expected_mask = fold_qy(*resample(frame, geometry=SMALL_DETECTOR))
     np.testing.assert_array_equal(image, expected_image)
     np.testing.assert_array_equal(mask, expected_mask)
+    unfolded = discovered["gisaxs_preprocess_frame"](
+        energy_kev=10.0, distance_mm=1000.0, pixel_size_mm=0.172, beam_centre_x_px=x_px, beam_centre_y_px=y_px,
+        incidence_angle_deg=0.2, fold=False,
+    )(frame=frame)
+    np.testing.assert_array_equal(unfolded[0], resample(frame, geometry=SMALL_DETECTOR)[0])
     assert mask[0].all() and not mask[-1].any()  # data up to qz = 2 nm^-1, nothing at the horizon row
 
 

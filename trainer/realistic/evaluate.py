@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES, class_index  # noqa: E402
 from xicam_gisaxs_cnn.cli.classify import classify_file  # noqa: E402
 from xicam_gisaxs_cnn.frames import FrameResult  # noqa: E402
+from xicam_gisaxs_cnn.frames.fold import FOLD_QY  # noqa: E402
 
 from ..evaluation import plots  # noqa: E402
 from ..evaluation.metrics import bin_members, confusion_matrix, detection_rate_at_false_alarm  # noqa: E402
@@ -86,16 +87,17 @@ def frame_path(folder: Path, index: int, kind: str, nn_distance_nm: float) -> Pa
     return folder / f"{index:04d}_{kind}_{nn_distance_nm:g}nm{SUFFIXES[index % len(SUFFIXES)]}"
 
 
-def classify_realistic(frame, path: Path, *, classifier, window_scale: float | str = "auto") -> dict:
+def classify_realistic(frame, path: Path, *, classifier, window_scale: float | str = "auto",
+                       fold: bool = FOLD_QY) -> dict:
     """Write one realistic frame to ``path`` and classify the file as ``gisaxs-cnn classify`` does.
 
     Returns a record: true kind, lattice constant, geometry values, counts, and the
-    result's label, probability, OOD score, valid fraction, window scale and error.
+    result's label, probability, OOD score, valid fraction, window scale, fold and error.
     """
     write_realistic_frame(path, frame)
     try:
         result = classify_file(path, classifier=classifier, overrides={}, window_scale=window_scale,
-                               beam_stop_px=frame.beam_stop_px)[0]
+                               beam_stop_px=frame.beam_stop_px, fold=fold)[0]
     except (ValueError, OSError) as error:  # what the CLI turns into an error line
         result = FrameResult(str(path), window_scale=float("nan"), error=str(error))
     return {
@@ -110,6 +112,7 @@ def classify_realistic(frame, path: Path, *, classifier, window_scale: float | s
         "ood_score": result.ood_score,
         "valid_fraction": result.valid_fraction,
         "window_scale": result.window_scale,
+        "folded": result.folded,
         "error": result.error,
         "file": Path(path).name,
     }
@@ -125,6 +128,7 @@ def realistic_evaluation(
     layout: DetectorLayout = PILATUS_1M,
     lattice_constants_nm: tuple[float, ...] = LATTICE_CONSTANTS_NM,
     window_scale: float | str = "ensemble",
+    fold: bool = FOLD_QY,
     keep_frames: bool = False,
 ) -> dict:
     """Evaluate ``classifier`` on realistic frames through the file path; write PNG plots into ``out_dir``.
@@ -147,6 +151,8 @@ def realistic_evaluation(
         Nearest-neighbour distances, nm.
     window_scale : float, "auto", "confidence" or "ensemble"
         Passed to the classification as ``--window-scale``.
+    fold : bool
+        Fold the frames about qy = 0 (``gisaxs-cnn classify`` does unless ``--no-fold``).
     keep_frames : bool
         Keep the written frames under ``out_dir/frames``.
 
@@ -162,7 +168,8 @@ def realistic_evaluation(
         ``recall_vs_lattice_nm`` (lattice constant -> class -> recall), ``errors``,
         ``window_scale_vs_lattice_nm``, ``ood`` (kind -> detection rate at 5 % false
         alarms), ``goals`` (the issue's goals beside the measured values, %),
-        ``detector``, ``per_class``, ``ood_per_kind``, ``seed`` and ``plots`` (file names).
+        ``detector``, ``per_class``, ``ood_per_kind``, ``seed``, ``window_scale``, ``fold`` and
+        ``plots`` (file names).
     """
     if per_class < 1 or ood_per_kind < 0:
         raise ValueError(f"per_class must be >= 1 and ood_per_kind >= 0, got {per_class} and {ood_per_kind}")
@@ -177,10 +184,10 @@ def realistic_evaluation(
         for index, (kind, d) in enumerate(jobs):
             frame = realistic_frame(kind, nn_distance_nm=d, seed=seed + index, layout=layout)
             records.append(classify_realistic(frame, frame_path(folder, index, kind, d), classifier=classifier,
-                                              window_scale=window_scale))
+                                              window_scale=window_scale, fold=fold))
     metrics = summarise(records)
     metrics.update(detector=layout.name, per_class=per_class, ood_per_kind=ood_per_kind, seed=seed,
-                   window_scale=window_scale)
+                   window_scale=window_scale, fold=fold)
     metrics["plots"] = write_plots(metrics, out)
     return metrics
 
@@ -303,7 +310,8 @@ def markdown_tables(metrics: dict) -> str:
              f"{len(metrics['frames'])} frames on a {metrics['detector']} ({metrics['per_class']} per class and lattice "
              f"constant, {metrics['ood_per_kind']} of each film of no class; seed {metrics['seed']}), each written to a "
              "detector file (TIFF, EDF, CBF, NeXus in turn) and classified through `gisaxs-cnn classify FILE "
-             f"--window-scale {metrics.get('window_scale', 'auto')}`.", "",
+             f"--window-scale {metrics.get('window_scale', 'auto')}"
+             f"{'' if metrics.get('fold', False) else ' --no-fold'}`.", "",
              f"Accuracy **{metrics['accuracy']:.1f} %** over {lattice_frames} superlattice frames "
              f"({metrics['errors']} refused, counted wrong); HCP0001 recall **{100 * metrics['hcp_recall']:.1f} %**.", "",
              "### Goals of the issue", "", "| goal | target (%) | measured (%) | met |", "|---|---|---|---|"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from xicam_gisaxs_cnn.frames.fold import FOLD_QY
 from xicam_gisaxs_cnn.models import Classifier, save_bundle
 
 from ..evaluation.metrics import threshold_at_false_alarm
@@ -34,19 +35,21 @@ def fit_frame_threshold(
     layout: DetectorLayout = PILATUS_1M,
     lattice_constants_nm: tuple[float, ...] = LATTICE_CONSTANTS_NM,
     window_scale: float | str = "ensemble",
+    fold: bool = FOLD_QY,
 ) -> dict[str, Any]:
     """The OOD threshold that flags ``false_alarm`` of realistic superlattice frames, and how it was found.
 
     Frame ``i`` (class and lattice constant in turn, ``per_class`` of each) uses seed
     ``seed + i``; use seeds disjoint from the evaluation report's (90210). Frames the
-    path refuses (an error instead of a label) have no score and are left out.
+    path refuses (an error instead of a label) have no score and are left out. ``window_scale``
+    and ``fold`` are passed to the classification as by ``gisaxs-cnn classify``.
 
     Returns
     -------
     dict
         ``threshold``, ``previous_threshold``, ``method`` (the bundle's OOD score),
         ``false_alarm``, ``frames`` (scored), ``refused``, ``per_class``, ``seed``,
-        ``lattice_constants_nm``, ``window_scale``, ``detector``, ``accuracy`` (% of
+        ``lattice_constants_nm``, ``window_scale``, ``fold``, ``detector``, ``accuracy`` (% of
         the scored frames labelled right) and ``scores`` (one per scored frame).
     """
     if classifier.bundle.ood is None:
@@ -59,7 +62,8 @@ def fit_frame_threshold(
     with tempfile.TemporaryDirectory() as folder:
         records = [
             classify_realistic(realistic_frame(kind, nn_distance_nm=d, seed=seed + index, layout=layout),
-                               frame_path(Path(folder), index, kind, d), classifier=classifier, window_scale=window_scale)
+                               frame_path(Path(folder), index, kind, d), classifier=classifier, window_scale=window_scale,
+                               fold=fold)
             for index, (kind, d) in enumerate(jobs)
         ]
     scored = [record for record in records if not record["error"] and np.isfinite(record["ood_score"])]
@@ -77,6 +81,7 @@ def fit_frame_threshold(
         "seed": seed,
         "lattice_constants_nm": list(lattice_constants_nm),
         "window_scale": window_scale,
+        "fold": fold,
         "detector": layout.name,
         "accuracy": round(100.0 * float(np.mean([record["label"] == record["kind"] for record in scored])), 2),
         "scores": scores.tolist(),

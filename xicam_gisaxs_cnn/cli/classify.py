@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..canonical import IMAGE_SIZE
+from ..frames.fold import FOLD_QY
 from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE, SCALE_MODES
 from ..models.registry import DETECTOR_FRAME_MODEL_NAME
 
@@ -39,6 +40,10 @@ def add_geometry_arguments(parser: argparse.ArgumentParser, *, window_scale_defa
                             "'auto' chooses S per frame from its first in-plane Bragg peak; 'confidence' and "
                             "'ensemble' classify the frame at 19 S from 0.25 to 16 and keep the S the model finds "
                             "least out of distribution, or average the probabilities over all of them")
+    group.add_argument("--no-fold", dest="fold", action="store_false",
+                       help="do not fold detector frames about qy = 0 (by default each canonical image is averaged "
+                            "with its mirror image: powder films are even in qy; this halves the counting noise "
+                            "and fills module gaps seen on one side only)")
 
 
 def window_scale_argument(text: str) -> float | str:
@@ -128,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             results = classify_file(path, classifier=classifier, overrides=overrides,
-                                    window_scale=args.window_scale, beam_stop_px=beam_stop)
+                                    window_scale=args.window_scale, beam_stop_px=beam_stop, fold=args.fold)
         except (ValueError, OSError) as error:
             scale = args.window_scale if isinstance(args.window_scale, float) else float("nan")
             results = [FrameResult(str(path), window_scale=scale, error=str(error))]
@@ -138,12 +143,12 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def classify_file(path, *, classifier, overrides, window_scale, beam_stop_px):
+def classify_file(path, *, classifier, overrides, window_scale, beam_stop_px, fold: bool = FOLD_QY):
     """Results for every frame of one file (geometry resolved once per file).
 
     ``classifier`` is a Classifier, or a :class:`ModelsByFrameKind` that picks one by the
     file's kind; ``window_scale`` None means ``DETECTOR_FRAME_WINDOW_SCALE`` for detector
-    frames and 1 for canonical images.
+    frames and 1 for canonical images; ``fold`` folds detector frames about qy = 0.
     """
     from ..frames import classify_frames, geometry_from_mapping, read_frames
 
@@ -158,18 +163,19 @@ def classify_file(path, *, classifier, overrides, window_scale, beam_stop_px):
                 classifier = classifier(geometry is not None)
         chunk.append(frame)
         if len(chunk) == CHUNK:
-            results += _classify_chunk(chunk, classifier, geometry, window_scale, beam_stop_px, classify_frames)
+            results += _classify_chunk(chunk, classifier, geometry, window_scale, beam_stop_px, fold, classify_frames)
             chunk = []
     if chunk:
-        results += _classify_chunk(chunk, classifier, geometry, window_scale, beam_stop_px, classify_frames)
+        results += _classify_chunk(chunk, classifier, geometry, window_scale, beam_stop_px, fold, classify_frames)
     if not results:
         raise ValueError(f"{path} holds no frames")
     return results
 
 
-def _classify_chunk(chunk, classifier, geometry, window_scale, beam_stop_px, classify_frames):
+def _classify_chunk(chunk, classifier, geometry, window_scale, beam_stop_px, fold, classify_frames):
     return classify_frames([f.data for f in chunk], classifier=classifier, geometry=geometry,
-                           sources=[f.source for f in chunk], window_scale=window_scale, beam_stop_px=beam_stop_px)
+                           sources=[f.source for f in chunk], window_scale=window_scale, beam_stop_px=beam_stop_px,
+                           fold=fold)
 
 
 def _print(result, as_json: bool) -> None:

@@ -45,7 +45,7 @@ def live_classifier(args: argparse.Namespace, output):
     return LiveClassifier(
         output, classifier=load_model(args.model), geometry=geometry, stream=args.stream, field=args.field,
         window_scale=args.window_scale, beam_stop_px=tuple(args.beam_stop_px) if args.beam_stop_px else None,
-        batch_size=args.batch_size,
+        fold=args.fold, batch_size=args.batch_size,
     )
 
 

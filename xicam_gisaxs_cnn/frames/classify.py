@@ -13,6 +13,7 @@ import numpy as np
 
 from ..canonical import IMAGE_SIZE, horizon_mask
 from ..classes import CLASS_NAMES
+from .fold import FOLD_QY, fold_qy
 from .geometry import DetectorGeometry
 from .resample import BeamStop, resample
 from .scale import MODEL_SCALE_MODES, choose_window_scale, predict_ladder
@@ -42,6 +43,8 @@ class FrameResult:
     window_scale : float
         Zoom of the canonical q window used (chosen per frame with ``"auto"``, ``"confidence"``
         or ``"ensemble"``; NaN when the frame failed before a scale was chosen).
+    folded : bool
+        The canonical image was folded about qy = 0 (:func:`~.fold.fold_qy`) before classification.
     error : str
         "" for a result, else the problem.
     model : str
@@ -55,6 +58,7 @@ class FrameResult:
     ood_flag: bool = False
     valid_fraction: float = 0.0
     window_scale: float = 1.0
+    folded: bool = False
     error: str = ""
     model: str = ""
 
@@ -68,6 +72,7 @@ class FrameResult:
             "ood_flag": bool(self.ood_flag),
             "valid_fraction": round(float(self.valid_fraction), 4),
             "window_scale": float(self.window_scale) if np.isfinite(self.window_scale) else None,
+            "folded": bool(self.folded),
             "error": self.error or None,
             "model": self.model or None,
         }
@@ -91,13 +96,15 @@ def canonical_frame(
     geometry: DetectorGeometry | None,
     window_scale: float = 1.0,
     beam_stop_px: BeamStop | None = None,
+    fold: bool = FOLD_QY,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One detector frame -> canonical ``(image, mask)`` (125, 125), or a ValueError naming the problem.
 
     With ``geometry=None`` the frame must already be a canonical 125 x 125 image
     (simulations, canonical test streams): non-finite and negative pixels and the rows
     below the training geometry's horizon (:func:`~xicam_gisaxs_cnn.canonical.horizon_mask`)
-    are masked.
+    are masked. A detector frame is folded about qy = 0 (:func:`~.fold.fold_qy`) unless
+    ``fold`` is False; a canonical image is taken as it is.
     """
     array = checked_frame(frame)
     if geometry is None:
@@ -111,6 +118,8 @@ def canonical_frame(
         image = np.where(mask, array, 0).astype(np.float32)
     else:
         image, mask = resample(array, geometry=geometry, window_scale=window_scale, beam_stop_px=beam_stop_px)
+        if fold:
+            image, mask = fold_qy(image, mask)
     fraction = float(mask.mean())
     if fraction < MIN_VALID_FRACTION:
         raise ValueError(
@@ -128,6 +137,7 @@ def classify_frames(
     sources: Sequence[str],
     window_scale: float | str = 1.0,
     beam_stop_px: BeamStop | None = None,
+    fold: bool = FOLD_QY,
 ) -> list[FrameResult]:
     """Classify frames taken at one geometry; one :class:`FrameResult` per frame, in order.
 
@@ -151,7 +161,11 @@ def classify_frames(
         that class is most probable.
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
+    fold : bool
+        Fold detector frames about qy = 0 before classification (:func:`~.fold.fold_qy`;
+        canonical images, ``geometry=None``, are never folded). Recorded in each result.
     """
+    folded = fold and geometry is not None
     if len(frames) != len(sources):
         raise ValueError(f"got {len(frames)} frames but {len(sources)} sources")
     results: list[FrameResult | None] = [None] * len(frames)
@@ -160,12 +174,13 @@ def classify_frames(
         scale = float("nan")
         if geometry is not None and window_scale in MODEL_SCALE_MODES:
             results[index] = _classify_across_scales(frame, source, classifier=classifier, geometry=geometry,
-                                                     mode=window_scale, beam_stop_px=beam_stop_px)
+                                                     mode=window_scale, beam_stop_px=beam_stop_px, fold=fold)
             continue
         try:
             scale = choose_window_scale(frame, geometry=geometry, window_scale=window_scale,
                                         beam_stop_px=beam_stop_px, classifier=classifier).window_scale
-            image, mask = canonical_frame(frame, geometry=geometry, window_scale=scale, beam_stop_px=beam_stop_px)
+            image, mask = canonical_frame(frame, geometry=geometry, window_scale=scale, beam_stop_px=beam_stop_px,
+                                          fold=fold)
         except ValueError as error:
             results[index] = FrameResult(source, window_scale=scale, error=str(error))
             continue
@@ -184,17 +199,18 @@ def classify_frames(
                 ood_flag=bool(prediction.ood_flags[row]),
                 valid_fraction=float(masks[row].mean()),
                 window_scale=scales[row],
+                folded=folded,
                 model=classifier.name,
             )
     return results
 
 
 def _classify_across_scales(frame, source: str, *, classifier, geometry: DetectorGeometry, mode: str,
-                            beam_stop_px: BeamStop | None) -> FrameResult:
+                            beam_stop_px: BeamStop | None, fold: bool) -> FrameResult:
     """One frame classified at every ladder scale, summarised by ``mode`` ("confidence" or "ensemble")."""
     try:
         ladder = predict_ladder(checked_frame(frame), geometry=geometry, classifier=classifier, beam_stop_px=beam_stop_px,
-                                min_valid_fraction=MIN_VALID_FRACTION)
+                                min_valid_fraction=MIN_VALID_FRACTION, fold=fold)
     except ValueError as error:
         return FrameResult(source, window_scale=float("nan"), error=str(error))
     prediction = ladder.prediction
@@ -215,5 +231,6 @@ def _classify_across_scales(frame, source: str, *, classifier, geometry: Detecto
         ood_flag=ood_flag,
         valid_fraction=float(ladder.valid_fractions[row]),
         window_scale=float(ladder.scales[row]),
+        folded=fold,
         model=classifier.name,
     )

@@ -37,6 +37,7 @@ import numpy as np
 import scipy.ndimage
 import scipy.signal
 
+from .fold import FOLD_QY, fold_qy
 from .geometry import DetectorGeometry
 from .qmap import exit_angles_deg, pixel_q_nm
 from .resample import BeamStop, resample
@@ -268,6 +269,7 @@ def predict_ladder(
     candidates: np.ndarray | None = None,
     beam_stop_px: BeamStop | None = None,
     min_valid_fraction: float = 0.05,
+    fold: bool = FOLD_QY,
 ) -> LadderPrediction:
     """Resample a frame at each candidate window scale and classify all of them in one batch.
 
@@ -285,11 +287,15 @@ def predict_ladder(
         Beam-stop rectangle, px.
     min_valid_fraction : float
         Candidates whose canonical image holds less data than this are skipped.
+    fold : bool
+        Fold each canonical image about qy = 0 first (:func:`~.fold.fold_qy`).
     """
     scales = LADDER_CANDIDATES if candidates is None else np.asarray(candidates, dtype=float).ravel()
     images, masks, kept = [], [], []
     for scale in scales:
         image, mask = resample(frame, geometry=geometry, window_scale=float(scale), beam_stop_px=beam_stop_px)
+        if fold:
+            image, mask = fold_qy(image, mask)
         if mask.mean() >= min_valid_fraction:
             images.append(image)
             masks.append(mask)

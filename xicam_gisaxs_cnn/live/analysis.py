@@ -24,6 +24,7 @@ from event_model import DocumentRouter, Filler, RunRouter, compose_run, unpack_d
 
 from ..classes import CLASS_NAMES
 from ..frames import DetectorGeometry, classify_frames, geometry_from_mapping
+from ..frames.fold import FOLD_QY
 from ..frames.resample import BeamStop
 from .stream_frames import StreamFrameSource
 
@@ -92,6 +93,9 @@ class LiveClassifier:
         (:func:`~xicam_gisaxs_cnn.frames.scale.choose_window_scale`).
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
+    fold : bool
+        Fold detector frames about qy = 0 before classification
+        (:func:`~xicam_gisaxs_cnn.frames.fold.fold_qy`); recorded in each analysis run's start.
     batch_size : int
         Most frames classified in one model call.
     handler_registry : dict, optional
@@ -109,6 +113,7 @@ class LiveClassifier:
         field: str | None = None,
         window_scale: float | str = 1.0,
         beam_stop_px: BeamStop | None = None,
+        fold: bool = FOLD_QY,
         batch_size: int = 32,
         handler_registry: dict | None = None,
     ) -> None:
@@ -121,6 +126,7 @@ class LiveClassifier:
         self.field = field
         self.window_scale = window_scale if isinstance(window_scale, str) else float(window_scale)
         self.beam_stop_px = beam_stop_px
+        self.fold = bool(fold)
         self.batch_size = int(batch_size)
         if handler_registry is None:
             from ophyd.sim import NumpySeqHandler
@@ -321,6 +327,7 @@ class _RunClassifier(DocumentRouter):
             "model_sha256": classifier.sha256,
             "classes": list(CLASS_NAMES),
             "window_scale": self.live.window_scale,
+            "folded": self.live.fold and self.geometry is not None,
             "geometry": None if self.geometry is None else self.geometry.to_dict(),
         })
         self.live.emit("start", self.bundle.start_doc)
@@ -349,7 +356,7 @@ class _RunClassifier(DocumentRouter):
                 batch = classify_frames(
                     [frames[i] for i in good], classifier=self.live.classifier, geometry=self.geometry,
                     sources=[f"{self.raw_start['uid']}:{pending[i].seq_num}" for i in good],
-                    window_scale=self.live.window_scale, beam_stop_px=self.live.beam_stop_px,
+                    window_scale=self.live.window_scale, beam_stop_px=self.live.beam_stop_px, fold=self.live.fold,
                 )
                 results = dict(zip(good, batch))
             except Exception as error:  # the model failing must still give one record per event

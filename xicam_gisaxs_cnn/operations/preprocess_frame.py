@@ -19,6 +19,7 @@ from xicam.plugins.operationplugin import (
 
 from ..canonical import DEFAULT_ALPHA_I_DEG, DEFAULT_ENERGY_KEV
 from ..frames.geometry import ENERGY_RANGE_KEV, MAX_INCIDENCE_DEG, MAX_TILT_DEG, DetectorGeometry
+from ..frames.fold import FOLD_QY, fold_qy
 from ..frames.resample import resample
 
 
@@ -35,6 +36,7 @@ from ..frames.resample import resample
 @describe_input("tilt_deg", "Detector rotation about its horizontal axis (0 = normal to the beam)")
 @describe_input("roll_deg", "Detector rotation about the direct beam")
 @describe_input("window_scale", "Zoom of the q window: qy in [-1, 1]/s, qz in [0, 2]/s nm^-1")
+@describe_input("fold", "Average each canonical cell with its mirror cell about qy = 0 (powder films are even in qy)")
 @describe_output("image", "Mean counts per canonical cell, 125 x 125, 0 where masked")
 @describe_output("mask", "True where the cell holds data (not gap, beam stop or below the horizon)")
 @units("energy_kev", "keV")
@@ -69,8 +71,9 @@ def preprocess_frame(
     tilt_deg: float = 0.0,
     roll_deg: float = 0.0,
     window_scale: float = 1.0,
+    fold: bool = FOLD_QY,
 ) -> Tuple[np.ndarray, np.ndarray]:
-    return resample(
+    image, mask = resample(
         frame,
         geometry=DetectorGeometry(
             energy_kev=energy_kev,
@@ -83,3 +86,4 @@ def preprocess_frame(
         ),
         window_scale=window_scale,
     )
+    return fold_qy(image, mask) if fold else (image, mask)
