@@ -14,6 +14,11 @@ def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(predicted == labels))
 
 
+def percent(fraction: float) -> float:
+    """A fraction as a percentage rounded to 0.01, the precision every report prints."""
+    return round(100.0 * float(fraction), 2)
+
+
 def bin_members(values: np.ndarray, edges) -> list[np.ndarray]:
     """Boolean masks of ``values`` in each bin ``[edges[i], edges[i+1])``, the last bin closed; values outside in none."""
     values = np.asarray(values)

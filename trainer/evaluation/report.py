@@ -27,7 +27,8 @@ from ..realistic.evaluate import (
 from ..realistic.frames import PILATUS_1M, DetectorLayout
 from ..simulation import SimulationConfig, sample_parameters, simulate
 from . import paper, plots
-from .metrics import accuracy, bin_members, confusion_matrix, detection_rate_at_false_alarm, explained_variance_ratio, recall_per_class, reliability
+from .metrics import (accuracy, bin_members, confusion_matrix, detection_rate_at_false_alarm, explained_variance_ratio, percent,
+                      recall_per_class, reliability)
 from .ood import OOD_KINDS, ood_patterns
 
 REPETITIONS: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200)
@@ -103,10 +104,6 @@ def degraded_predictions(classifier: Classifier, test: TestSet, degradation: Deg
     return classifier.predict(images, masks)
 
 
-def _percent(value: float) -> float:
-    return round(100.0 * value, 2)
-
-
 def correct_predictions(classifier: Classifier, test: TestSet, specs: list[str], *, seed: int) -> dict[str, np.ndarray]:
     """Which test patterns (N,) bool one classifier gets right under each degradation spec."""
     labels = test.labels.numpy()
@@ -116,7 +113,7 @@ def correct_predictions(classifier: Classifier, test: TestSet, specs: list[str],
 
 def evaluate_model(classifier: Classifier, test: TestSet, specs: list[str], *, seed: int) -> dict[str, float]:
     """Accuracy (%) of one classifier on the test set under each degradation spec."""
-    return {spec: _percent(right.mean()) for spec, right in correct_predictions(classifier, test, specs, seed=seed).items()}
+    return {spec: percent(right.mean()) for spec, right in correct_predictions(classifier, test, specs, seed=seed).items()}
 
 
 def accuracy_vs_lattice(correct: dict[str, np.ndarray], test: TestSet, *, range_nm: tuple[float, float]) -> dict:
@@ -128,7 +125,7 @@ def accuracy_vs_lattice(correct: dict[str, np.ndarray], test: TestSet, *, range_
     edges = np.linspace(*range_nm, LATTICE_BINS + 1)
     members = bin_members(test.params["nn_distance_nm"].numpy(), edges)
     return {"edges_nm": edges.round(2).tolist(), "patterns": [int(member.sum()) for member in members],
-            "accuracy": {spec: [_percent(right[member].mean()) if member.any() else None for member in members]
+            "accuracy": {spec: [percent(right[member].mean()) if member.any() else None for member in members]
                          for spec, right in correct.items()}}
 
 
@@ -188,7 +185,7 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
                      "training_degradation": (classifier.manifest.get("training") or {}).get("degradation"),
                      "simulation_config": config.to_dict()}
     correct = correct_predictions(classifier, test, table_specs, seed=seed + 1)
-    metrics["robust_model_test"] = {spec: _percent(right.mean()) for spec, right in correct.items()}
+    metrics["robust_model_test"] = {spec: percent(right.mean()) for spec, right in correct.items()}
     trained_on = training_samples(classifier.manifest, per_class * NUM_CLASSES)
     if trained_on is not None:
         metrics["robust_model_train"] = evaluate_model(classifier, trained_on, table_specs, seed=seed + 2)
@@ -213,7 +210,7 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     mixture = degraded_predictions(classifier, test, Degradation("mixture"), seed=seed + 4)
     metrics["calibration"] = {"clean": reliability(clean.probabilities, labels),
                               "mixture": reliability(mixture.probabilities, labels)}
-    metrics["mixture_accuracy"] = _percent(accuracy(mixture.class_indices, labels))
+    metrics["mixture_accuracy"] = percent(accuracy(mixture.class_indices, labels))
 
     repetition_test = repetition_per_class or max(10, per_class // 4)
     metrics["accuracy_vs_repetitions"] = {}
@@ -221,7 +218,7 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
         swept = simulate_test_set(repetition_test, seed=seed + count, config=config, device=device,
                                   overrides={"repetitions_lateral": float(count)})
         predicted = degraded_predictions(classifier, swept, Degradation("clean"), seed=seed).class_indices
-        metrics["accuracy_vs_repetitions"][str(count)] = _percent(accuracy(predicted, swept.labels.numpy()))
+        metrics["accuracy_vs_repetitions"][str(count)] = percent(accuracy(predicted, swept.labels.numpy()))
 
     metrics["ood"] = {}
     in_scores = clean.ood_scores

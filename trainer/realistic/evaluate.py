@@ -32,7 +32,7 @@ from xicam_gisaxs_cnn.frames import FrameResult  # noqa: E402
 from xicam_gisaxs_cnn.frames.fold import FOLD_QY  # noqa: E402
 
 from ..evaluation import plots  # noqa: E402
-from ..evaluation.metrics import bin_members, confusion_matrix, detection_rate_at_false_alarm  # noqa: E402
+from ..evaluation.metrics import bin_members, confusion_matrix, detection_rate_at_false_alarm, percent  # noqa: E402
 from .frames import PILATUS_1M, PILATUS_2M, SMALL_DETECTOR, DetectorLayout, realistic_frame, write_realistic_frame  # noqa: E402
 
 LATTICE_CONSTANTS_NM: tuple[float, ...] = (10.0, 20.0, 50.0, 100.0, 150.0)
@@ -211,7 +211,7 @@ def summarise(records: list[dict]) -> dict:
     recall = _recall(correct, truth)
     metrics = {
         "frames": records,
-        "accuracy": _percent(np.mean(correct)),
+        "accuracy": percent(np.mean(correct)),
         "errors": int(np.sum(~answered)),
         "accuracy_vs_lattice_nm": _table(correct, distances, None),
         "accuracy_vs_masked_fraction": _table(correct, masked, MASKED_BINS),
@@ -245,10 +245,10 @@ def goals(metrics: dict) -> list[dict]:
     Each row: ``goal`` (text), ``target`` and ``measured`` (%), ``met`` (bool; False when not measured).
     """
     rows = [("overall accuracy", GOAL_ACCURACY_PERCENT, metrics["accuracy"])]
-    rows += [(f"HCP0001 recall at {d} nm", GOAL_HCP_RECALL_PERCENT, _percent(recall["HCP0001"]))
+    rows += [(f"HCP0001 recall at {d} nm", GOAL_HCP_RECALL_PERCENT, percent(recall["HCP0001"]))
              for d, recall in metrics["recall_vs_lattice_nm"].items()]
     rows += [(f"{kind} films flagged at {100 * FALSE_ALARM:g} % false alarms", GOAL_OOD_DETECTION_PERCENT,
-              _percent(metrics["ood"][kind]["detection"]) if kind in metrics["ood"] else float("nan"))
+              percent(metrics["ood"][kind]["detection"]) if kind in metrics["ood"] else float("nan"))
              for kind in OOD_FILMS]
     return [{"goal": name, "target": target, "measured": measured, "met": bool(measured >= target)}
             for name, target, measured in rows]
@@ -370,10 +370,6 @@ def _bold(text: str, name: str) -> str:
     return f"**{text}**" if name == "HCP0001" else text
 
 
-def _percent(value: float) -> float:
-    return round(100.0 * float(value), 2)
-
-
 def _recall(correct: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Fraction of the frames of each class labelled correctly (NaN for a class with no frame)."""
     return {name: float(np.mean(correct[truth == i])) if np.any(truth == i) else float("nan")
@@ -391,11 +387,11 @@ def _table(correct: np.ndarray, values: np.ndarray, edges: tuple[float, ...] | N
     if edges is None:
         for value in np.unique(values):
             chosen = values == value
-            table[f"{value:g}"] = {"centre": float(value), "accuracy": _percent(np.mean(correct[chosen])),
+            table[f"{value:g}"] = {"centre": float(value), "accuracy": percent(np.mean(correct[chosen])),
                                    "frames": int(chosen.sum())}
         return table
     for low, high, chosen in zip(edges[:-1], edges[1:], bin_members(values, edges)):
         if chosen.any():
             table[f"{low:g}-{high:g}"] = {"centre": float(np.sqrt(low * high) if low > 0 else high / 2),
-                                          "accuracy": _percent(np.mean(correct[chosen])), "frames": int(chosen.sum())}
+                                          "accuracy": percent(np.mean(correct[chosen])), "frames": int(chosen.sum())}
     return table
