@@ -108,6 +108,7 @@ def test_main_window_opens_a_run_classifies_a_frame_and_shows_the_result(main_wi
     import math
 
     from simulated_frames import SMALL_DETECTOR, simulated_frame
+    from xicam_gisaxs_cnn.frames.fold import fold_qy
     from xicam_gisaxs_cnn.frames.resample import resample
     from xicam_gisaxs_cnn.models import resolve_bundle
     from xicam_gisaxs_cnn.operations.model_cache import classify_frame
@@ -131,7 +132,7 @@ def test_main_window_opens_a_run_classifies_a_frame_and_shows_the_result(main_wi
     for _ in range(20):
         app.processEvents()
 
-    image, mask = resample(frames[1], geometry=SMALL_DETECTOR)
+    image, mask = fold_qy(*resample(frames[1], geometry=SMALL_DETECTOR))  # the operation folds about qy = 0
     label, probabilities, ood_score, ood_flag, saliency = classify_frame(image, mask, model=model)
     panel = plugin.result_panel
     assert panel.label.text() == label
@@ -152,6 +153,7 @@ def test_main_window_opens_a_run_classifies_a_frame_and_shows_the_result(main_wi
 def test_robustness_study_chosen_from_the_workflow_menu_degrades_then_classifies(main_window):
     from simulated_frames import SMALL_DETECTOR
     from xicam_gisaxs_cnn import degrade
+    from xicam_gisaxs_cnn.frames.fold import fold_qy
     from xicam_gisaxs_cnn.frames.resample import resample
     from xicam_gisaxs_cnn.operations.model_cache import classify_frame
 
@@ -166,7 +168,7 @@ def test_robustness_study_chosen_from_the_workflow_menu_degrades_then_classifies
     _wait_for(app, lambda: plugin.last_result is not None, timeout_s=60)
     app.processEvents()
 
-    image, mask = resample(plugin.frames[1], geometry=SMALL_DETECTOR)
+    image, mask = fold_qy(*resample(plugin.frames[1], geometry=SMALL_DETECTOR))
     degraded = degrade.gaussian_noise(
         degrade.poisson_noise(degrade.rescale(degrade.smear(image, 1.0), 50), 1e6, rng=0), 0.1, rng=0
     )
