@@ -14,7 +14,7 @@ from xicam_gisaxs_cnn.frames.scale import SCALE_RANGE
 from xicam_gisaxs_cnn.models import build_model, load_model, save_bundle
 from xicam_gisaxs_cnn_trainer.calibration import fit_nearest_neighbour_ood
 from xicam_gisaxs_cnn_trainer.evaluation.report import markdown_report, simulate_test_set
-from xicam_gisaxs_cnn_trainer.realistic.evaluate import LATTICE_CONSTANTS_NM, OOD_FILMS
+from xicam_gisaxs_cnn_trainer.realistic.evaluate import LATTICE_CONSTANTS_NM, OOD_FILMS, markdown_tables
 
 PER_CLASS = 1
 SUPERLATTICE_FRAMES = PER_CLASS * len(CLASS_NAMES) * len(LATTICE_CONSTANTS_NM)
@@ -134,9 +134,14 @@ def test_ood_detection_flags_scores_above_the_superlattice_quantile(evaluated):
         assert result["detection"] == pytest.approx(np.mean(flagged))
 
 
-def test_window_scales_are_recorded_per_lattice_constant(evaluated):
-    _, metrics = evaluated
+def test_window_scales_and_the_fold_are_recorded_per_frame_and_in_the_report(evaluated):
+    report, metrics = evaluated
     realistic = metrics["realistic"]
+    answered = [r for r in realistic["frames"] if not r["error"]]
+    assert realistic["fold"] is True and answered and all(r["folded"] for r in answered)
+    text = (report / "report.md").read_text()
+    assert "classified through `gisaxs-cnn classify FILE --window-scale ensemble`." in text
+    assert "--window-scale ensemble --no-fold`" in markdown_tables({**realistic, "fold": False})
     for d, scales in realistic["window_scale_vs_lattice_nm"].items():
         assert len(scales) == len(CLASS_NAMES) * PER_CLASS
         finite = [s for s in scales if s is not None]
