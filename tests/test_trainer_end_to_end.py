@@ -7,8 +7,12 @@ import torch
 
 from xicam_gisaxs_cnn.models import list_models, load_model
 from xicam_gisaxs_cnn_trainer.evaluation.report import markdown_report, run_evaluation
-from xicam_gisaxs_cnn_trainer.train import (cpu_has_native_bfloat16, epochs_within_budget, get_args_parser, main, mirrored,
-                                            mixed_precision, refitted_schedule)
+from xicam_gisaxs_cnn.frames.fold import fold_qy
+from xicam_gisaxs_cnn_trainer.degradation import Degradation
+from xicam_gisaxs_cnn_trainer.realistic.randomise import Randomiser, simulate_scaled_batch
+from xicam_gisaxs_cnn_trainer.simulation import SimulationConfig
+from xicam_gisaxs_cnn_trainer.train import (cpu_has_native_bfloat16, epochs_within_budget, folded, get_args_parser, main,
+                                            mirrored, mixed_precision, prepared_inputs, refitted_schedule)
 
 TINY = ["--arch", "compact", "--data", "simulate", "--batches-per-epoch", "2", "--validation-batches", "1",
         "--batch-size", "14", "--quiet", "--seed", "3"]
@@ -255,9 +259,36 @@ def test_unknown_data_spec_is_named(tmp_path):
         main(get_args_parser().parse_args([*TINY, "--epochs", "1", "--data", "cloud:x", "--output", str(tmp_path / "x")]))
 
 
-def test_scaled_simulation_with_domain_randomisation_trains(tmp_path):
+@pytest.mark.parametrize("fold", [False, True])
+def test_scaled_simulation_with_domain_randomisation_trains(tmp_path, fold):
     args = [*TINY, "--epochs", "1", "--data", "simulate-scaled", "--randomise", "--output", str(tmp_path / "r")]
-    bundle = main(get_args_parser().parse_args(args))
+    bundle = main(get_args_parser().parse_args(args + ["--fold"] * fold))
     training = json.loads((bundle / "manifest.json").read_text())["training"]
     assert training["randomise"] is True and training["data"]["source"] == "simulate-scaled"
+    assert training["fold"] is fold and training["args"]["fold"] is fold
     assert len(training["log"]) == 1 and 0 <= training["log"][0]["validation_accuracy"] <= 1
+
+
+def test_folded_batch_is_fold_qy_of_each_image():
+    images = torch.rand(3, 1, 125, 125, dtype=torch.float64) * 100
+    masks = torch.rand(3, 1, 125, 125) > 0.3
+    image, mask = folded(images, masks)
+    expected_image, expected_mask = fold_qy(images[:, 0].numpy(), masks[:, 0].numpy())
+    assert image.dtype == torch.float64 and mask.dtype == torch.bool and image.shape == (3, 1, 125, 125)
+    np.testing.assert_allclose(image[:, 0].numpy(), expected_image, rtol=1e-6)
+    assert np.array_equal(mask[:, 0].numpy(), expected_mask)
+
+
+def test_fold_makes_the_randomised_training_input_even_in_qy():
+    """With --fold the model sees what the frame path gives it: every input channel is its own mirror image."""
+    batch = simulate_scaled_batch(torch.arange(4), config=SimulationConfig(grains=1), generator=torch.Generator().manual_seed(2))
+    inputs = {fold: prepared_inputs(batch, Degradation.parse("mixture"), Randomiser(), torch.Generator().manual_seed(4),
+                                    mirror=True, fold=fold) for fold in (False, True)}
+    assert inputs[True].shape == (4, 3, 125, 125)
+    assert torch.allclose(inputs[True], inputs[True].flip(-1), atol=1e-5)
+    assert (inputs[False] - inputs[False].flip(-1)).abs().amax() > 0.1
+
+
+def test_fold_without_randomise_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="--fold .* needs --randomise"):
+        main(get_args_parser().parse_args([*TINY, "--epochs", "1", "--fold", "--output", str(tmp_path / "x")]))

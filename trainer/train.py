@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from xicam_gisaxs_cnn.frames.fold import fold_qy
 from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, load_bundle, resolve_bundle, save_bundle, user_model_dir
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
@@ -53,6 +54,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
                              "(default: the built-in ranges)")
     parser.add_argument("--randomise", action="store_true",
                         help="domain randomisation: detector masks, background, Yoneda/specular, counts, small shifts")
+    parser.add_argument("--fold", action="store_true",
+                        help="with --randomise: fold every pattern about qy = 0 after its degradation, as the frame path "
+                             "folds detector frames before the model sees them (xicam_gisaxs_cnn.frames.fold)")
     parser.add_argument("--outliers", type=float, default=0.0, metavar="FRACTION",
                         help="outlier exposure: add FRACTION x batch size films of no class (disordered, monolayer, "
                              "empty) to every training batch, their probabilities pushed to uniform; "
@@ -143,8 +147,16 @@ def mirrored(images: torch.Tensor, masks: torch.Tensor, generator: torch.Generat
     return torch.where(flip, images.flip(-1), images), torch.where(flip, masks.flip(-1), masks)
 
 
-def prepared_inputs(batch, degradation, randomiser, generator, *, mirror: bool = False) -> torch.Tensor:
-    """Model input of a batch: mirroring (training), domain randomisation (if any), the degradation, normalisation."""
+def folded(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch (N, 1, 125, 125) folded about qy = 0 by :func:`xicam_gisaxs_cnn.frames.fold.fold_qy`, on its device."""
+    image, mask = fold_qy(images[:, 0].cpu().numpy(), masks[:, 0].cpu().numpy())
+    return (torch.from_numpy(image)[:, None].to(images.device, images.dtype),
+            torch.from_numpy(mask)[:, None].to(masks.device))
+
+
+def prepared_inputs(batch, degradation, randomiser, generator, *, mirror: bool = False, fold: bool = False) -> torch.Tensor:
+    """Model input of a batch: mirroring (training), domain randomisation (if any), the degradation, folding
+    about qy = 0 (if asked), normalisation."""
     images, masks = batch.images, batch.masks
     if mirror:
         images, masks = mirrored(images, masks, generator)
@@ -152,13 +164,16 @@ def prepared_inputs(batch, degradation, randomiser, generator, *, mirror: bool =
         params = batch.params
         images, masks = randomiser(images, masks, generator, window_scale=params.get("window_scale"),
                                    energy_kev=params.get("energy_kev"), alpha_i_deg=params.get("alpha_i_deg"))
-    return model_input_torch(degradation(images, generator), masks)
+    images = degradation(images, generator)
+    if fold:
+        images, masks = folded(images, masks)
+    return model_input_torch(images, masks)
 
 
 def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device, epoch, amp, scaler, generator,
-                    randomiser=None, mirror=True, quiet=True, outlier_weight=0.5,
+                    randomiser=None, mirror=True, fold=False, quiet=True, outlier_weight=0.5,
                     memory_format: torch.memory_format = torch.contiguous_format) -> dict:
-    """One pass over ``loader``: mirror, randomise, degrade, normalise, loss, step; returns loss and accuracy.
+    """One pass over ``loader``: mirror, randomise, degrade, fold, normalise, loss, step; returns loss and accuracy.
 
     The loss is the cross-entropy, plus ``outlier_weight`` x the outlier-exposure term on
     rows labelled ``OUTLIER_LABEL`` (films of no class); accuracy counts labelled rows only.
@@ -167,7 +182,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device,
     total_loss, correct, seen = 0.0, 0, 0
     for batch in tqdm(loader, desc=f"epoch {epoch}", disable=quiet, leave=False):
         batch = batch.to(device)
-        inputs = prepared_inputs(batch, degradation, randomiser, generator, mirror=mirror).contiguous(memory_format=memory_format)
+        inputs = prepared_inputs(batch, degradation, randomiser, generator, mirror=mirror, fold=fold).contiguous(memory_format=memory_format)
         with autocast(device, amp):
             logits = model(inputs)
             loss = outlier_exposure_loss(logits.float(), batch.labels, weight=outlier_weight)
@@ -184,13 +199,13 @@ def train_one_epoch(model, loader, optimizer, scheduler, degradation, *, device,
 
 
 @torch.no_grad()
-def evaluate(model, loader, degradation, *, device, generator, randomiser=None) -> dict:
+def evaluate(model, loader, degradation, *, device, generator, randomiser=None, fold: bool = False) -> dict:
     """Logits, embeddings and labels over a loader (model in eval mode), plus accuracy."""
     model.eval()
     logits, embeddings, labels = [], [], []
     for batch in loader:
         batch = batch.to(device)
-        inputs = prepared_inputs(batch, degradation, randomiser, generator)
+        inputs = prepared_inputs(batch, degradation, randomiser, generator, fold=fold)
         embedding = model.embed(inputs)
         embeddings.append(embedding.float().cpu())
         logits.append(model.fc(embedding).float().cpu())
@@ -299,6 +314,9 @@ def main(args) -> Path:
     rank, world_size = init_distributed(args.device)
     device = torch.device(args.device if world_size == 1 or not args.device.startswith("cuda") else f"cuda:{os.environ['LOCAL_RANK']}")
     degradation = training_degradation(args.degradation, args.mixture)
+    if args.fold and not args.randomise:
+        raise ValueError("--fold folds randomised patterns as the frame path folds detector frames; it needs --randomise "
+                         "(canonical images are never folded)")
     randomiser = Randomiser() if args.randomise else None
     config = simulation_config(args.sim_config, simulating_on=device if args.workers == 0 else torch.device("cpu"),
                                batch_size=args.batch_size)
@@ -341,11 +359,11 @@ def main(args) -> Path:
     while epoch < epochs:
         metrics = train_one_epoch(training_model, training_batches.epoch(epoch), optimizer, scheduler,
                                   degradation, device=device, epoch=epoch, amp=amp, scaler=scaler,
-                                  generator=generator, randomiser=randomiser, mirror=not args.no_mirror,
+                                  generator=generator, randomiser=randomiser, mirror=not args.no_mirror, fold=args.fold,
                                   quiet=args.quiet or rank != 0, outlier_weight=args.outlier_weight,
                                   memory_format=memory_format)
         validation = evaluate(model, batches(sources.validation), degradation, device=device,
-                              generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser)
+                              generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser, fold=args.fold)
         metrics.update(epoch=epoch, validation_accuracy=validation["accuracy"], seconds=round(time.perf_counter() - started, 1))
         log.append(metrics)
         if rank == 0:
@@ -369,20 +387,20 @@ def main(args) -> Path:
         torch.distributed.destroy_process_group()
         return output
     validation = evaluate(model, batches(sources.validation), degradation, device=device,
-                          generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser)
+                          generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser, fold=args.fold)
     temperature = fit_temperature(validation["logits"], validation["labels"])
     if args.outliers:  # trained to give films of no class uniform probabilities: score those
         ood = fit_max_softmax_ood(validation["logits"], temperature)
     else:
         reference = evaluate(model, batches(sources.train, workers=args.workers), Degradation("clean"), device=device,
-                             generator=generator, randomiser=randomiser)
+                             generator=generator, randomiser=randomiser, fold=args.fold)
         ood = fit_nearest_neighbour_ood(reference["embeddings"], validation["embeddings"], seed=args.seed)
     save_bundle(
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, architecture_kwargs=architecture_kwargs,
         temperature=temperature, ood=ood,
         training={"data": sources.description, "degradation": degradation.spec,
                   **({"mixture": degradation.mixture.to_dict()} if degradation.kind == "mixture" else {}),
-                  "randomise": args.randomise, "echoes": args.echo, "amp": amp,
+                  "randomise": args.randomise, "fold": args.fold, "echoes": args.echo, "amp": amp,
                   **({"outlier_exposure": {"fraction": args.outliers, "weight": args.outlier_weight}} if args.outliers else {}),
                   "args": recorded_arguments(args), "log": log,
                   "world_size": world_size, "epochs_trained": epochs, "seconds": round(time.perf_counter() - started, 1), "init": initial},
