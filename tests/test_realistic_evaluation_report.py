@@ -19,7 +19,7 @@ from xicam_gisaxs_cnn_trainer.realistic.evaluate import LATTICE_CONSTANTS_NM, OO
 PER_CLASS = 1
 SUPERLATTICE_FRAMES = PER_CLASS * len(CLASS_NAMES) * len(LATTICE_CONSTANTS_NM)
 SWEPT_TABLES = ("accuracy_vs_lattice_nm", "accuracy_vs_masked_fraction", "accuracy_vs_total_counts",
-                "accuracy_vs_incidence_deg")
+                "accuracy_vs_incidence_deg", "accuracy_vs_lateral_cells", "accuracy_vs_vertical_cells")
 
 
 def _strict_json(text: str) -> dict:
@@ -80,6 +80,10 @@ def test_accuracy_tables_average_to_the_overall_accuracy_of_the_records(evaluate
         assert sum(row["frames"] for row in rows) == SUPERLATTICE_FRAMES, key
         weighted = sum(row["accuracy"] * row["frames"] for row in rows) / SUPERLATTICE_FRAMES
         assert weighted == pytest.approx(realistic["accuracy"], abs=0.02), key
+    for key, cells in (("accuracy_vs_lateral_cells", "repetitions_lateral"), ("accuracy_vs_vertical_cells", "repetitions_vertical")):
+        one_cell = [r["label"] == r["kind"] for r in lattice if r[cells] == 1]  # 3 and 6 of the 35 with seed 4
+        assert realistic[key]["1-2"] == {"centre": pytest.approx(np.sqrt(2)), "frames": len(one_cell),
+                                         "accuracy": pytest.approx(100 * np.mean(one_cell), abs=0.01)}
     for d, row in realistic["accuracy_vs_lattice_nm"].items():
         chosen = [r["label"] == r["kind"] for r in lattice if f"{r['nn_distance_nm']:g}" == d]
         assert row["frames"] == len(chosen) and row["accuracy"] == pytest.approx(100 * np.mean(chosen), abs=0.01)
@@ -158,10 +162,11 @@ def test_report_has_the_realistic_section_plots_and_summary_beside_the_clean_fig
     assert "OOD detection at 5% false alarms" in summary
     section = text[text.index("## Realistic detector frames"):]
     for heading in ("### Goals of the issue", "### Accuracy vs lattice constant", "### Accuracy vs masked fraction",
-                    "### Accuracy vs total counts", "### Accuracy vs incidence angle",
-                    "### Confusion matrix and recall per class", "### Window scales chosen"):
+                    "### Accuracy vs total counts", "### Accuracy vs incidence angle", "### Accuracy vs grain width",
+                    "### Accuracy vs grain height", "### Confusion matrix and recall per class", "### Window scales chosen"):
         assert heading in section
-    assert len(realistic["plots"]) == 6
+    assert "| grain width (unit cells) | accuracy (%) | frames |" in section
+    assert len(realistic["plots"]) == 8
     for name in realistic["plots"]:
         assert f"]({name})" in section and (report / name).stat().st_size > 1000
     assert "| 150 |" in section and "| **HCP0001** |" in section

@@ -163,7 +163,17 @@ def test_films_of_no_class_render_without_bragg_rods_or_at_all():
     monolayer = realistic_frame("monolayer", nn_distance_nm=100.0, seed=1, layout=SMALL_DETECTOR, geometry=LONG,
                                 instrument=Instrument(total_counts=1e7, beam_stop_width_px=20))
     assert empty.label == "empty" and math.isnan(empty.nn_distance_nm)
+    assert empty.film_parameters == {} and monolayer.film_parameters == {}
     qy, profile = inplane_profile(monolayer.counts, geometry=LONG, beam_stop_px=monolayer.beam_stop_px)
     # a hexagonal monolayer's first rod: 4 pi / (sqrt 3 d) or higher
     assert first_peak_qy_nm(qy, profile) >= 0.95 * 4 * math.pi / (math.sqrt(3) * 100.0)
     assert 0.5 < monolayer.live_fraction < 1.0
+
+
+def test_a_superlattice_frame_records_the_film_the_simulator_drew(sc100_100nm):
+    """The grain's size in unit cells is what the realistic report tabulates accuracy against."""
+    film = sc100_100nm.film_parameters
+    assert film["repetitions_lateral"] == 40.0 and film["in_plane_angle_deg"] == 0.0
+    assert film["nn_distance_nm"] == 100.0 and film["label"] == CLASS_NAMES.index("SC100")
+    assert 1 <= film["repetitions_vertical"] <= 20 and film["repetitions_vertical"] == round(film["repetitions_vertical"])
+    assert "energy_kev" not in film and "alpha_i_deg" not in film  # the geometry's, not the draw's

@@ -7,7 +7,8 @@ Every frame is made by :func:`.frames.realistic_frame`, written to a detector fi
 window-scale choice, resampling, masking and the model, exactly as for a user.
 
 Reported (:func:`realistic_evaluation`): accuracy overall and against lattice
-constant, masked fraction of the canonical grid, total counts and incidence angle;
+constant, masked fraction of the canonical grid, total counts, incidence angle and
+the film's grain width and height in unit cells;
 the confusion matrix and per-class recall (HCP among them), also per lattice
 constant; the window scales chosen; the detection of films of no class (disordered
 films, empty frames, 2-D monolayers) at 5 % false alarms among the superlattice
@@ -53,11 +54,19 @@ MASKED_BINS: tuple[float, ...] = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 INCIDENCE_BINS_DEG: tuple[float, ...] = (0.08, 0.15, 0.25, 0.35, 0.5)
 """Bin edges of the incidence angle, degrees (frames draw 0.08-0.5)."""
 
+LATERAL_CELL_BINS: tuple[float, ...] = (1, 2, 3, 10, 50, 200)
+"""Bin edges of a grain's width in unit cells (``repetitions_lateral``, 1-200 drawn); "1-2" holds the films one cell wide."""
+
+VERTICAL_CELL_BINS: tuple[float, ...] = (1, 2, 3, 5, 10, 20)
+"""Bin edges of a grain's height in unit cells (``repetitions_vertical``, 1-20 drawn)."""
+
 SWEPT: tuple[tuple[str, str, str, bool], ...] = (
     ("accuracy_vs_lattice_nm", "lattice constant", "nearest-neighbour distance (nm)", True),
     ("accuracy_vs_masked_fraction", "masked fraction", "masked fraction of the canonical grid", False),
     ("accuracy_vs_total_counts", "total counts", "total counts", True),
     ("accuracy_vs_incidence_deg", "incidence angle", "incidence angle (deg)", False),
+    ("accuracy_vs_lateral_cells", "grain width", "grain width (unit cells)", True),
+    ("accuracy_vs_vertical_cells", "grain height", "grain height (unit cells)", True),
 )
 """Accuracy tables: metrics key, title, axis label, logarithmic axis."""
 
@@ -91,8 +100,9 @@ def classify_realistic(frame, path: Path, *, classifier, window_scale: float | s
                        fold: bool = FOLD_QY) -> dict:
     """Write one realistic frame to ``path`` and classify the file as ``gisaxs-cnn classify`` does.
 
-    Returns a record: true kind, lattice constant, geometry values, counts, and the
-    result's label, probability, OOD score, valid fraction, window scale, fold and error.
+    Returns a record: true kind, lattice constant, grain width and height in unit cells
+    (None for films without), geometry values, counts, and the result's label,
+    probability, OOD score, valid fraction, window scale, fold and error.
     """
     write_realistic_frame(path, frame)
     try:
@@ -103,6 +113,8 @@ def classify_realistic(frame, path: Path, *, classifier, window_scale: float | s
     return {
         "kind": frame.label,
         "nn_distance_nm": frame.nn_distance_nm,
+        "repetitions_lateral": frame.film_parameters.get("repetitions_lateral"),
+        "repetitions_vertical": frame.film_parameters.get("repetitions_vertical"),
         "incidence_angle_deg": frame.geometry.incidence_angle_deg,
         "energy_kev": frame.geometry.energy_kev,
         "distance_mm": frame.geometry.distance_mm,
@@ -161,7 +173,8 @@ def realistic_evaluation(
     dict
         ``frames`` (one record each), ``accuracy`` (%), ``accuracy_vs_lattice_nm``,
         ``accuracy_vs_masked_fraction``, ``accuracy_vs_total_counts``,
-        ``accuracy_vs_incidence_deg`` (bin label -> {"accuracy", "frames"}),
+        ``accuracy_vs_incidence_deg``, ``accuracy_vs_lateral_cells``,
+        ``accuracy_vs_vertical_cells`` (bin label -> {"accuracy", "frames"}),
         ``confusion_matrix`` (M_ij: fraction of true class j predicted as i, refused
         frames left out), ``confusion_counts`` (frames of true class j predicted as i),
         ``refused_per_class``, ``recall``, ``hcp_recall`` (fractions),
@@ -204,6 +217,8 @@ def summarise(records: list[dict]) -> dict:
     counts = np.array([r["total_counts"] for r in lattice])
     incidence = np.array([r["incidence_angle_deg"] for r in lattice])
     distances = np.array([r["nn_distance_nm"] for r in lattice])
+    lateral = np.array([r["repetitions_lateral"] for r in lattice], dtype=float)
+    vertical = np.array([r["repetitions_vertical"] for r in lattice], dtype=float)
     answered = predicted >= 0
     matrix = confusion_matrix(predicted[answered], truth[answered]) if answered.any() else np.zeros((NUM_CLASSES, NUM_CLASSES))
     counted = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=int)
@@ -217,6 +232,8 @@ def summarise(records: list[dict]) -> dict:
         "accuracy_vs_masked_fraction": _table(correct, masked, MASKED_BINS),
         "accuracy_vs_total_counts": _table(correct, counts, COUNT_BINS),
         "accuracy_vs_incidence_deg": _table(correct, incidence, INCIDENCE_BINS_DEG),
+        "accuracy_vs_lateral_cells": _table(correct, lateral, LATERAL_CELL_BINS),
+        "accuracy_vs_vertical_cells": _table(correct, vertical, VERTICAL_CELL_BINS),
         "confusion_matrix": matrix.round(4).tolist(),
         "confusion_counts": counted.tolist(),
         "refused_per_class": {name: int(np.sum(~answered & (truth == i))) for i, name in enumerate(CLASS_NAMES)},
@@ -318,7 +335,8 @@ def markdown_tables(metrics: dict) -> str:
     lines += [f"| {row['goal']} | >= {row['target']:g} | {_cell(row['measured'])} | {'yes' if row['met'] else '**no**'} |"
               for row in metrics["goals"]]
     for key, title, _, _ in SWEPT:
-        unit = " (nm)" if key == "accuracy_vs_lattice_nm" else " (deg)" if key == "accuracy_vs_incidence_deg" else ""
+        unit = {"accuracy_vs_lattice_nm": " (nm)", "accuracy_vs_incidence_deg": " (deg)",
+                "accuracy_vs_lateral_cells": " (unit cells)", "accuracy_vs_vertical_cells": " (unit cells)"}.get(key, "")
         lines += ["", f"### Accuracy vs {title}", "", f"![accuracy vs {title}]({_plot_name(key)})", ""]
         if key == "accuracy_vs_lattice_nm":
             lines += [f"| {title}{unit} | accuracy (%) | frames | HCP0001 recall (%) |", "|---|---|---|---|"]

@@ -383,6 +383,11 @@ class RealisticFrame:
         Nearest-neighbour distance of the film's spheres, nm (NaN for an empty frame).
     instrument : Instrument
         Artefact levels.
+    film_parameters : dict of str to float
+        The simulator's draw for a superlattice or disordered film (``repetitions_lateral``:
+        the grain's width in cells, ``repetitions_vertical``: its height in cells, and the
+        rest of :func:`~..simulation.sample_parameters` but the energy and incidence angle,
+        which are the geometry's); empty for monolayers and empty frames.
     """
 
     counts: np.ndarray
@@ -391,6 +396,7 @@ class RealisticFrame:
     label: str
     nn_distance_nm: float
     instrument: Instrument
+    film_parameters: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def live_fraction(self) -> float:
@@ -448,6 +454,7 @@ def realistic_frame(
     rng = np.random.default_rng(seed)
     geometry = geometry or sample_geometry(rng, layout=layout, nn_distance_nm=nn_distance_nm)
     instrument = instrument or sample_instrument(rng)
+    film_parameters: dict[str, float] = {}
     if kind == "empty":
         film = np.zeros(layout.shape)
     elif kind == "monolayer":
@@ -463,9 +470,11 @@ def realistic_frame(
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         params = sample_parameters(torch.tensor([label]), config, generator, overrides=fixed)
         film = superlattice_film(params, layout=layout, geometry=geometry, config=config)
+        film_parameters = {name: float(value) for name, value in params.items()
+                           if value.numel() == 1 and name not in ("energy_kev", "alpha_i_deg")}  # those are the geometry's
     counts, beam_stop = render_frame(film, layout=layout, geometry=geometry, instrument=instrument, rng=rng)
     return RealisticFrame(counts, geometry, beam_stop, kind, float(nn_distance_nm) if kind != "empty" else float("nan"),
-                          instrument)
+                          instrument, film_parameters)
 
 
 def write_realistic_frame(path: str | os.PathLike, frame: RealisticFrame) -> Path:
