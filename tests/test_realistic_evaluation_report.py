@@ -14,7 +14,7 @@ from xicam_gisaxs_cnn.frames.scale import SCALE_RANGE
 from xicam_gisaxs_cnn.models import build_model, load_model, save_bundle
 from xicam_gisaxs_cnn_trainer.calibration import fit_nearest_neighbour_ood
 from xicam_gisaxs_cnn_trainer.evaluation.report import markdown_report, simulate_test_set
-from xicam_gisaxs_cnn_trainer.realistic.evaluate import LATTICE_CONSTANTS_NM, OOD_FILMS, markdown_tables
+from xicam_gisaxs_cnn_trainer.realistic.evaluate import LATTICE_CONSTANTS_NM, OOD_FILMS, holds_3d_lattice, markdown_tables
 
 PER_CLASS = 1
 SUPERLATTICE_FRAMES = PER_CLASS * len(CLASS_NAMES) * len(LATTICE_CONSTANTS_NM)
@@ -84,6 +84,12 @@ def test_accuracy_tables_average_to_the_overall_accuracy_of_the_records(evaluate
         one_cell = [r["label"] == r["kind"] for r in lattice if r[cells] == 1]  # 3 and 6 of the 35 with seed 4
         assert realistic[key]["1-2"] == {"centre": pytest.approx(np.sqrt(2)), "frames": len(one_cell),
                                          "accuracy": pytest.approx(100 * np.mean(one_cell), abs=0.01)}
+    on_grains = [r["label"] == r["kind"] for r in lattice if holds_3d_lattice(r)]
+    subset = realistic["on_3d_grains"]
+    assert (subset is None) == (not on_grains)
+    if on_grains:
+        assert subset["frame_counts"]["superlattice"] == len(on_grains)
+        assert subset["accuracy"] == pytest.approx(100 * np.mean(on_grains), abs=0.01)
     for d, row in realistic["accuracy_vs_lattice_nm"].items():
         chosen = [r["label"] == r["kind"] for r in lattice if f"{r['nn_distance_nm']:g}" == d]
         assert row["frames"] == len(chosen) and row["accuracy"] == pytest.approx(100 * np.mean(chosen), abs=0.01)
