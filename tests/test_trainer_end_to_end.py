@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from xicam_gisaxs_cnn.frames.fold import fold_qy
 from xicam_gisaxs_cnn.models import list_models, load_model
 from xicam_gisaxs_cnn_trainer.evaluation.report import markdown_report, run_evaluation
-from xicam_gisaxs_cnn.frames.fold import fold_qy
 from xicam_gisaxs_cnn_trainer.degradation import Degradation
 from xicam_gisaxs_cnn_trainer.realistic.randomise import Randomiser, simulate_scaled_batch
 from xicam_gisaxs_cnn_trainer.simulation import SimulationConfig

@@ -79,7 +79,8 @@ cells wide, a grain's in-plane rods are half a Brillouin zone wide or wider; one
 SC100 grain is a square monolayer, a film of no class."""
 
 MIN_FRAME_COUNTS: float = 1e3
-"""Photons in a frame (gaps and beam stop excluded) for it to count among the frames that hold a lattice."""
+"""Photons in a frame (its records' ``total_counts``, the sum of its positive pixels) for it to count
+among the frames that hold a lattice."""
 
 FALSE_ALARM: float = 0.05
 """Fraction of superlattice frames flagged out of distribution at the OOD threshold."""
@@ -421,7 +422,7 @@ def _goal_lines(metrics: dict) -> list[str]:
              f"{MIN_GRAIN_CELLS[0]} unit cells wide and {MIN_GRAIN_CELLS[1]} high, every frame with at least "
              f"{MIN_FRAME_COUNTS:g} photons ({frame_counts['superlattice']} superlattice frames; "
              + ", ".join(f"{frame_counts[kind]} {kind}" for kind in OOD_FILMS)
-             + "; their own 5 % false-alarm threshold).", "",
+             + f"; their own {100 * FALSE_ALARM:g} % false-alarm threshold).", "",
              f"| goal | target (%) | every frame (%) | met | 3-D grains, >= {MIN_FRAME_COUNTS:g} photons (%) | met |", "|---|---|---|---|---|---|"]
     for row in metrics["goals"]:
         other = on_grains.get(row["goal"])
