@@ -21,7 +21,7 @@ import numpy as np
 from xicam_gisaxs_cnn.frames.fold import FOLD_QY
 from xicam_gisaxs_cnn.models import Classifier, save_bundle
 
-from ..evaluation.metrics import threshold_at_false_alarm
+from ..evaluation.metrics import percent, threshold_at_false_alarm
 from .evaluate import FALSE_ALARM, LATTICE_CONSTANTS_NM, classify_realistic, frame_path, superlattice_jobs
 from .frames import PILATUS_1M, DetectorLayout, realistic_frame
 
@@ -83,7 +83,7 @@ def fit_frame_threshold(
         "window_scale": window_scale,
         "fold": fold,
         "detector": layout.name,
-        "accuracy": round(100.0 * float(np.mean([record["label"] == record["kind"] for record in scored])), 2),
+        "accuracy": percent(np.mean([record["label"] == record["kind"] for record in scored])),
         "scores": scores.tolist(),
     }
 
