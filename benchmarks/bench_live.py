@@ -98,7 +98,7 @@ def raw_run(kind: str):
 def live_case(kind, frames, count, rate, client, classifier, batch_size) -> dict:
     """Feed ``count`` events (paced at ``rate`` Hz, or unpaced if None) and time them to the catalog."""
     clock = StoredClock(tiled_writer(client, batch_size=batch_size), batch_size)
-    live = LiveClassifier(clock, classifier=classifier, batch_size=batch_size)
+    live = LiveClassifier(clock, classifier=classifier, window_scale=1.0, batch_size=batch_size)
     bundle, descriptor = raw_run(kind)
     live("start", bundle.start_doc)
     live("descriptor", descriptor.descriptor_doc)

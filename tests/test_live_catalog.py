@@ -67,7 +67,7 @@ def test_every_raw_event_gets_one_analysis_event_even_for_bad_frames(classifier)
     assert names[:2] == ["start", "descriptor"] and names[-1] == "stop" and len(events) == 10
     start = documents[0][1]
     assert start["purpose"] == "analysis" and start["raw_uid"] == uid
-    assert start["model_sha256"] == classifier.sha256 and start["window_scale"] == 1.0
+    assert start["model_sha256"] == classifier.sha256 and start["window_scale"] == 1.0  # canonical frames: scale 1
     assert start["folded"] is False  # canonical frames are never folded
     assert [e["data"]["raw_seq_num"] for e in events] == list(range(1, 11))
     errors = {e["data"]["raw_seq_num"]: e["data"]["error"] for e in events if e["data"]["error"]}
@@ -233,13 +233,18 @@ def test_frames_announced_by_stream_datum_are_classified_live_and_missing_ones_r
     live.close(timeout=60)
     assert not live.output_errors and live.counts == {"raw_events": 5, "results": 4, "errors": 1}
     analysis = client.search(Key("start.raw_uid") == bundle.start_doc["uid"]).values().first()
-    assert analysis.metadata["start"]["folded"] is True  # detector frames with a geometry are folded about qy = 0
+    start = analysis.metadata["start"]
+    assert start["folded"] is True  # detector frames with a geometry are folded about qy = 0
+    assert start["window_scale"] == "ensemble"  # the scale mode of detector frames when none is given
     table = analysis["primary"].read()
     assert list(table["raw_seq_num"].values) == [1, 2, 3, 4, 5]
     assert all(label in CLASS_NAMES for label in table["label"].values[:4])
     assert "cannot load frame 'pilatus'" in table["error"].values[4] and "frame 4 is not in /entry/data/data" in table["error"].values[4]
-    (alone,) = classify_frames([frames[2]], classifier=classifier, geometry=GEOMETRY, sources=["frame 3"])
+    (alone,) = classify_frames([frames[2]], classifier=classifier, geometry=GEOMETRY, sources=["frame 3"],
+                               window_scale="ensemble")
     np.testing.assert_allclose([table[key].values[2] for key in PROBABILITY_KEYS], alone.probabilities, atol=1e-5)
+    assert table["window_scale"].values[2] == pytest.approx(alone.window_scale)  # the scale the ensemble chose
+    assert np.isnan(table["window_scale"].values[4])  # no scale for a frame that failed
 
 
 def test_reader_yields_frames_of_a_databroker_run_with_resource_datum(external_dir):

@@ -71,3 +71,58 @@ def test_frames_model_flags_empty_and_disordered_films_but_not_superlattices(cap
     assert all(r["label"] != kind for r, kind in zip(superlattices, CLASS_NAMES) if r["ood_flag"])
     assert np.mean(no_class_scores) > np.mean(superlattice_scores) + 0.1  # measured: 0.787 against 0.595
     assert min(no_class_scores) > np.median(superlattice_scores)  # measured: 0.735 against 0.530
+
+
+def _live_runs(runs, **options) -> list[dict]:
+    """Feed ``runs`` (start metadata, frames) to a LiveClassifier of ``options``; each analysis run's start and events."""
+    from event_model import compose_run
+
+    from xicam_gisaxs_cnn.live import LiveClassifier
+
+    documents = []
+    live = LiveClassifier(lambda name, doc: documents.append((name, doc)), **options)
+    for metadata, frames in runs:
+        run = compose_run(metadata=metadata)
+        descriptor = run.compose_descriptor(
+            name="primary", data_keys={"image": {"source": "test", "dtype": "array", "shape": list(frames[0].shape)}})
+        live("start", run.start_doc)
+        live("descriptor", descriptor.descriptor_doc)
+        for frame in frames:
+            live("event", descriptor.compose_event(data={"image": frame}, timestamps={"image": 0.0}, validate=False))
+        live("stop", run.compose_stop())
+    live.close(timeout=600)
+    assert not live.output_errors
+    starts = {doc["uid"]: doc for name, doc in documents if name == "start"}
+    runs_of_descriptors = {doc["uid"]: doc["run_start"] for name, doc in documents if name == "descriptor"}
+    analyses = {start["raw_uid"]: {"start": start, "events": []} for start in starts.values()}
+    for name, doc in documents:
+        if name == "event":
+            analyses[starts[runs_of_descriptors[doc["descriptor"]]]["raw_uid"]]["events"].append(doc["data"])
+    return list(analyses.values())
+
+
+def test_live_runs_get_the_model_and_window_scale_of_their_kind_of_frame(capsys, detector_files):
+    """Given no model and no scale, the live classifier labels a run with a detector geometry as ``gisaxs-cnn
+    classify`` labels that run's file (the ``frames`` model, ``ensemble``) and a run of canonical images with the
+    ``default`` model at scale 1; every analysis event records the scale its frame was classified at."""
+    from xicam_gisaxs_cnn.frames import classify_frames, read_frames
+    from xicam_gisaxs_cnn.live import GEOMETRY_KEY
+
+    assert main(["classify", *map(str, detector_files), "--json"]) == 0
+    expected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    detector_frames = [next(iter(read_frames(path))) for path in detector_files]
+    canonical = list(np.random.default_rng(0).poisson(20, (2, 125, 125)).astype(np.float32))
+    runs = [({GEOMETRY_KEY: frame.geometry_values}, [frame.data]) for frame in detector_frames] + [({}, canonical)]
+    analyses = _live_runs(runs, batch_size=4)
+    assert len(analyses) == len(runs)
+    for analysis, record in zip(analyses[:-1], expected):
+        start, (event,) = analysis["start"], analysis["events"]
+        assert (start["model_name"], start["window_scale"], start["folded"]) == ("frames", "ensemble", True)
+        assert event["error"] == "" and event["label"] == record["label"]
+        assert event["window_scale"] == pytest.approx(record["window_scale"]) and 0.25 <= event["window_scale"] <= 16
+        assert event["ood_score"] == pytest.approx(record["ood_score"], abs=1e-5)
+    canonical_start, canonical_events = analyses[-1]["start"], analyses[-1]["events"]
+    assert (canonical_start["model_name"], canonical_start["window_scale"], canonical_start["folded"]) == ("default", 1.0, False)
+    assert [event["window_scale"] for event in canonical_events] == [1.0, 1.0]
+    by_default = classify_frames(canonical, classifier=load_model("default"), geometry=None, sources=["a", "b"])
+    assert [event["label"] for event in canonical_events] == [result.label for result in by_default]

@@ -8,17 +8,18 @@ from typing import Any
 
 from ..canonical import IMAGE_SIZE
 from ..frames.fold import FOLD_QY
-from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE, SCALE_MODES
+from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE, SCALE_MODES, default_window_scale
 from ..models.registry import DETECTOR_FRAME_MODEL_NAME
 
 CHUNK = 32
 """Frames of a multi-frame file classified per model call."""
 
 
-def add_geometry_arguments(parser: argparse.ArgumentParser, *, window_scale_default: float | None = 1.0) -> None:
+def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
     """Detector-geometry and masking options shared by classify, live and classify-run.
 
-    ``window_scale_default`` None: the command chooses per file (see ``classify``).
+    ``--window-scale`` defaults to None: the command chooses by the kind of frame
+    (:func:`~xicam_gisaxs_cnn.frames.scale.default_window_scale`).
     """
     group = parser.add_argument_group("detector geometry (override file headers, sidecars and run metadata)")
     group.add_argument("--energy-kev", type=float, help="photon energy, keV")
@@ -32,9 +33,8 @@ def add_geometry_arguments(parser: argparse.ArgumentParser, *, window_scale_defa
     group.add_argument("--geometry", metavar="JSON", help="geometry as a JSON object or a JSON file path")
     group.add_argument("--beam-stop-px", type=int, nargs=4, metavar=("XMIN", "XMAX", "YMIN", "YMAX"),
                        help="beam-stop rectangle to mask, px, bounds included")
-    default = (f"default: {DETECTOR_FRAME_WINDOW_SCALE} for detector frames, 1 for canonical images"
-               if window_scale_default is None else f"default {window_scale_default:g}")
-    group.add_argument("--window-scale", type=window_scale_argument, default=window_scale_default,
+    default = f"default: {DETECTOR_FRAME_WINDOW_SCALE} for detector frames, 1 for canonical images"
+    group.add_argument("--window-scale", type=window_scale_argument, default=None,
                        metavar="S|auto|confidence|ensemble",
                        help=f"shrink the q window to qy in [-1,1]/S, qz in [0,2]/S nm^-1 ({default}); "
                             "'auto' chooses S per frame from its first in-plane Bragg peak; 'confidence' and "
@@ -102,34 +102,20 @@ def add_parser(subparsers) -> None:
                         help=f"model bundle name or directory (default: the shipped {DETECTOR_FRAME_MODEL_NAME!r} "
                              "model for detector frames, the shipped 'default' for canonical 125 x 125 images)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per frame instead of a table")
-    add_geometry_arguments(parser, window_scale_default=None)
+    add_geometry_arguments(parser)
     parser.set_defaults(func=run)
-
-
-class ModelsByFrameKind:
-    """The model for a file's frames, loaded once: ``frames`` for detector frames, ``default`` for canonical images."""
-
-    def __init__(self) -> None:
-        self._loaded: dict[bool, Any] = {}
-
-    def __call__(self, detector_frames: bool):
-        from ..models import load_model
-
-        if detector_frames not in self._loaded:
-            self._loaded[detector_frames] = load_model(DETECTOR_FRAME_MODEL_NAME if detector_frames else None)
-        return self._loaded[detector_frames]
 
 
 def run(args: argparse.Namespace) -> int:
     from ..frames import FrameResult
-    from ..models import load_model
+    from ..models import ModelsByFrameKind, load_model
 
     classifier = load_model(args.model) if args.model else ModelsByFrameKind()
     overrides = geometry_values(args)
     beam_stop = tuple(args.beam_stop_px) if args.beam_stop_px else None
     failed = 0
     if not args.json:
-        print(f"{'source':<40} {'label':<8} {'p':>6} {'ood':>8} {'valid':>6}  error")
+        print(f"{'source':<40} {'label':<8} {'p':>6} {'ood':>8} {'valid':>6} {'scale':>6}  error")
     for path in args.files:
         try:
             results = classify_file(path, classifier=classifier, overrides=overrides,
@@ -146,11 +132,13 @@ def run(args: argparse.Namespace) -> int:
 def classify_file(path, *, classifier, overrides, window_scale, beam_stop_px, fold: bool = FOLD_QY):
     """Results for every frame of one file (geometry resolved once per file).
 
-    ``classifier`` is a Classifier, or a :class:`ModelsByFrameKind` that picks one by the
-    file's kind; ``window_scale`` None means ``DETECTOR_FRAME_WINDOW_SCALE`` for detector
-    frames and 1 for canonical images; ``fold`` folds detector frames about qy = 0.
+    ``classifier`` is a Classifier, or a :class:`~xicam_gisaxs_cnn.models.ModelsByFrameKind`
+    that picks one by the file's kind; ``window_scale`` None means
+    :func:`~xicam_gisaxs_cnn.frames.scale.default_window_scale` of the file's kind;
+    ``fold`` folds detector frames about qy = 0.
     """
     from ..frames import classify_frames, geometry_from_mapping, read_frames
+    from ..models import ModelsByFrameKind
 
     results, chunk, geometry = [], [], None
     for index, frame in enumerate(read_frames(path, geometry_values=overrides)):
@@ -158,7 +146,7 @@ def classify_file(path, *, classifier, overrides, window_scale, beam_stop_px, fo
             canonical = frame.data.shape == (IMAGE_SIZE, IMAGE_SIZE) and not frame.geometry_values
             geometry = None if canonical else geometry_from_mapping(frame.geometry_values)
             if window_scale is None:
-                window_scale = 1.0 if geometry is None else DETECTOR_FRAME_WINDOW_SCALE
+                window_scale = default_window_scale(geometry is not None)
             if isinstance(classifier, ModelsByFrameKind):
                 classifier = classifier(geometry is not None)
         chunk.append(frame)
@@ -183,8 +171,8 @@ def _print(result, as_json: bool) -> None:
         print(json.dumps(result.to_record()), flush=True)
         return
     if result.error:
-        print(f"{result.source:<40} {'-':<8} {'-':>6} {'-':>8} {'-':>6}  {result.error}", flush=True)
+        print(f"{result.source:<40} {'-':<8} {'-':>6} {'-':>8} {'-':>6} {'-':>6}  {result.error}", flush=True)
         return
     probability = float(result.probabilities.max())
     print(f"{result.source:<40} {result.label:<8} {probability:6.3f} {result.ood_score:8.3g} "
-          f"{result.valid_fraction:6.1%}", flush=True)
+          f"{result.valid_fraction:6.1%} {result.window_scale:6.3g}", flush=True)

@@ -95,8 +95,13 @@ class ScaleChoice:
 
 
 DETECTOR_FRAME_WINDOW_SCALE: str = "ensemble"
-"""How ``gisaxs-cnn classify`` chooses the window scale of detector frames when no
-``--window-scale`` is given (canonical images always take 1)."""
+"""How the window scale of detector frames is chosen when none is given (``gisaxs-cnn
+classify``, ``live``, ``classify-run``); canonical images take 1."""
+
+
+def default_window_scale(detector_frames: bool) -> float | str:
+    """The window scale used when none is given: :data:`DETECTOR_FRAME_WINDOW_SCALE` for detector frames, 1 for canonical images."""
+    return DETECTOR_FRAME_WINDOW_SCALE if detector_frames else 1.0
 
 
 def quantise_scale(scale: float) -> float:

@@ -26,6 +26,8 @@ from ..classes import CLASS_NAMES
 from ..frames import DetectorGeometry, classify_frames, geometry_from_mapping
 from ..frames.fold import FOLD_QY
 from ..frames.resample import BeamStop
+from ..frames.scale import default_window_scale
+from ..models import Classifier, ModelsByFrameKind
 from .stream_frames import StreamFrameSource
 
 logger = logging.getLogger(__name__)
@@ -45,12 +47,14 @@ ANALYSIS_DATA_KEYS: dict[str, dict[str, Any]] = {
     **{key: {"dtype": "number", "shape": []} for key in PROBABILITY_KEYS},
     "ood_score": {"dtype": "number", "shape": []},
     "ood_flag": {"dtype": "boolean", "shape": []},
+    "window_scale": {"dtype": "number", "shape": []},
     "valid_fraction": {"dtype": "number", "shape": []},
     "raw_seq_num": {"dtype": "integer", "shape": []},
     "raw_time": {"dtype": "number", "shape": []},
     "error": {"dtype": "string", "shape": []},
 }
-"""Per-event data of an analysis run ("" label and NaN numbers with a non-empty ``error`` for a failed frame)."""
+"""Per-event data of an analysis run ("" label and NaN numbers with a non-empty ``error`` for a failed frame);
+``window_scale`` is the scale the frame was classified at (the one chosen, with a mode such as ``"ensemble"``)."""
 
 STREAMED = "STREAM:"
 """``external`` value of a data key whose frames arrive by StreamResource/StreamDatum, not in events."""
@@ -79,8 +83,10 @@ class LiveClassifier:
     ----------
     output : callable
         ``output(name, doc)`` receives the analysis runs' documents, from the worker thread.
-    classifier : xicam_gisaxs_cnn.models.Classifier
-        The model (keyword-only).
+    classifier : xicam_gisaxs_cnn.models.Classifier, optional
+        The model for every run (keyword-only). By default each run gets the shipped model
+        for its kind of frame (:class:`~xicam_gisaxs_cnn.models.ModelsByFrameKind`):
+        ``frames`` when it has a detector geometry, ``default`` when it has none.
     geometry : DetectorGeometry, optional
         Geometry for runs whose start document lacks ``gisaxs_geometry``; without either,
         only canonical 125 x 125 frames can be classified.
@@ -88,9 +94,11 @@ class LiveClassifier:
         Raw stream holding the frames.
     field : str, optional
         Image field; by default the first 2-D array field of the stream.
-    window_scale : float, "auto", "confidence" or "ensemble"
+    window_scale : float, "auto", "confidence" or "ensemble", optional
         Zoom of the canonical q window, or a way to choose it per frame
-        (:func:`~xicam_gisaxs_cnn.frames.scale.choose_window_scale`).
+        (:func:`~xicam_gisaxs_cnn.frames.scale.choose_window_scale`). By default each run
+        gets :func:`~xicam_gisaxs_cnn.frames.scale.default_window_scale` of its kind of frame:
+        ``"ensemble"`` with a detector geometry, 1 without.
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
     fold : bool
@@ -107,11 +115,11 @@ class LiveClassifier:
         self,
         output: Callable[[str, dict], Any],
         *,
-        classifier,
+        classifier: Classifier | None = None,
         geometry: DetectorGeometry | None = None,
         stream: str = "primary",
         field: str | None = None,
-        window_scale: float | str = 1.0,
+        window_scale: float | str | None = None,
         beam_stop_px: BeamStop | None = None,
         fold: bool = FOLD_QY,
         batch_size: int = 32,
@@ -121,10 +129,11 @@ class LiveClassifier:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.output = output
         self.classifier = classifier
+        self.models = ModelsByFrameKind() if classifier is None else None
         self.geometry = geometry
         self.stream = stream
         self.field = field
-        self.window_scale = window_scale if isinstance(window_scale, str) else float(window_scale)
+        self.window_scale = window_scale if window_scale is None or isinstance(window_scale, str) else float(window_scale)
         self.beam_stop_px = beam_stop_px
         self.fold = bool(fold)
         self.batch_size = int(batch_size)
@@ -167,6 +176,14 @@ class LiveClassifier:
     def backlog(self) -> int:
         """Raw documents queued and not yet processed plus analysis documents not yet written."""
         return self._queue.unfinished_tasks + self._outbox.unfinished_tasks
+
+    def model_for(self, detector_frames: bool) -> Classifier:
+        """The classifier of a run whose frames are detector frames (True) or canonical images (False)."""
+        return self.classifier if self.models is None else self.models(detector_frames)
+
+    def window_scale_for(self, detector_frames: bool) -> float | str:
+        """The window scale (or scale mode) of a run whose frames are detector frames (True) or canonical images."""
+        return default_window_scale(detector_frames) if self.window_scale is None else self.window_scale
 
     def _factory(self, name: str, start: dict):
         run = _RunClassifier(self, start)
@@ -235,6 +252,8 @@ class _RunClassifier(DocumentRouter):
         self.live = live
         self.raw_start = start
         self.geometry, self.geometry_problem = _run_geometry(start, live.geometry)
+        self.classifier = live.model_for(self.geometry is not None)
+        self.window_scale = live.window_scale_for(self.geometry is not None)
         self.filler: Filler | None = None
         self.fields: dict[str, str] = {}  # raw descriptor uid -> image field
         self.streamed: set[str] = set()  # descriptor uids whose image field arrives by StreamDatum
@@ -316,7 +335,7 @@ class _RunClassifier(DocumentRouter):
             source.close()
 
     def _start_analysis(self, field: str) -> None:
-        classifier = self.live.classifier
+        classifier = self.classifier
         self.bundle = compose_run(metadata={
             "purpose": "analysis",
             "raw_uid": self.raw_start["uid"],
@@ -326,7 +345,7 @@ class _RunClassifier(DocumentRouter):
             "model_name": classifier.name,
             "model_sha256": classifier.sha256,
             "classes": list(CLASS_NAMES),
-            "window_scale": self.live.window_scale,
+            "window_scale": self.window_scale,
             "folded": self.live.fold and self.geometry is not None,
             "geometry": None if self.geometry is None else self.geometry.to_dict(),
         })
@@ -354,9 +373,9 @@ class _RunClassifier(DocumentRouter):
         if good:
             try:
                 batch = classify_frames(
-                    [frames[i] for i in good], classifier=self.live.classifier, geometry=self.geometry,
+                    [frames[i] for i in good], classifier=self.classifier, geometry=self.geometry,
                     sources=[f"{self.raw_start['uid']}:{pending[i].seq_num}" for i in good],
-                    window_scale=self.live.window_scale, beam_stop_px=self.live.beam_stop_px, fold=self.live.fold,
+                    window_scale=self.window_scale, beam_stop_px=self.live.beam_stop_px, fold=self.live.fold,
                 )
                 results = dict(zip(good, batch))
             except Exception as error:  # the model failing must still give one record per event
@@ -371,6 +390,7 @@ class _RunClassifier(DocumentRouter):
                 **{key: float(value) for key, value in zip(PROBABILITY_KEYS, probabilities)},
                 "ood_score": float("nan") if problem else float(result.ood_score),
                 "ood_flag": False if problem else bool(result.ood_flag),
+                "window_scale": float("nan") if problem else float(result.window_scale),
                 "valid_fraction": 0.0 if problem else float(result.valid_fraction),
                 "raw_seq_num": int(frame.seq_num),
                 "raw_time": float(frame.time),

@@ -13,7 +13,9 @@ import torch
 from .architectures import ARCHITECTURES, EmbeddingClassifier, build_model
 from .bundle import Bundle, BundleError, MaxSoftmaxOod, NearestNeighbourOod, OodStatistics, load_bundle, save_bundle
 from .classifier import Classifier, Prediction
-from .registry import DEFAULT_MODEL_NAME, MODEL_DIR_VARIABLE, list_models, resolve_bundle, user_model_dir
+from .registry import (
+    DEFAULT_MODEL_NAME, DETECTOR_FRAME_MODEL_NAME, MODEL_DIR_VARIABLE, list_models, resolve_bundle, user_model_dir,
+)
 
 
 def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu") -> Classifier:
@@ -21,8 +23,25 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | t
     return Classifier(load_bundle(resolve_bundle(name_or_path)), device=device)
 
 
+class ModelsByFrameKind:
+    """The shipped model for a kind of frame, each loaded once: ``frames`` for detector frames, ``default`` for canonical images.
+
+    What ``gisaxs-cnn classify``, ``live`` and ``classify-run`` use when no ``--model`` is given;
+    call it with ``detector_frames`` True for frames that come with a detector geometry.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: dict[bool, Classifier] = {}
+
+    def __call__(self, detector_frames: bool) -> Classifier:
+        if detector_frames not in self._loaded:
+            self._loaded[detector_frames] = load_model(DETECTOR_FRAME_MODEL_NAME if detector_frames else None)
+        return self._loaded[detector_frames]
+
+
 __all__ = [
-    "ARCHITECTURES", "Bundle", "BundleError", "Classifier", "DEFAULT_MODEL_NAME", "EmbeddingClassifier",
-    "MODEL_DIR_VARIABLE", "MaxSoftmaxOod", "NearestNeighbourOod", "OodStatistics", "Prediction", "build_model", "list_models", "load_bundle",
-    "load_model", "resolve_bundle", "save_bundle", "user_model_dir",
+    "ARCHITECTURES", "Bundle", "BundleError", "Classifier", "DEFAULT_MODEL_NAME", "DETECTOR_FRAME_MODEL_NAME",
+    "EmbeddingClassifier", "MODEL_DIR_VARIABLE", "MaxSoftmaxOod", "ModelsByFrameKind", "NearestNeighbourOod",
+    "OodStatistics", "Prediction", "build_model", "list_models", "load_bundle", "load_model", "resolve_bundle",
+    "save_bundle", "user_model_dir",
 ]
