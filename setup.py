@@ -69,6 +69,7 @@ setup(
             "gisaxs_rescale = xicam_gisaxs_cnn.operations.rescale:rescale",
             "gisaxs_preprocess_frame = xicam_gisaxs_cnn.operations.preprocess_frame:preprocess_frame",
             "gisaxs_classify = xicam_gisaxs_cnn.operations.classify:classify",
+            "gisaxs_classify_detector_frame = xicam_gisaxs_cnn.operations.classify_detector_frame:classify_detector_frame",
         ],
         "xicam.plugins.GUIPlugin": ["gisaxs_cnn = xicam_gisaxs_cnn.gui.plugin:GISAXSClassifierPlugin"],
         "databroker.sniffers": ["gisaxs_detector_files = xicam_gisaxs_cnn.gui.ingest:sniff_detector_file"],

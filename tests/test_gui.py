@@ -108,16 +108,14 @@ def test_main_window_opens_a_run_classifies_a_frame_and_shows_the_result(main_wi
     import math
 
     from simulated_frames import SMALL_DETECTOR, simulated_frame
-    from xicam_gisaxs_cnn.frames.fold import fold_qy
-    from xicam_gisaxs_cnn.frames.resample import resample
     from xicam_gisaxs_cnn.models import resolve_bundle
-    from xicam_gisaxs_cnn.operations.model_cache import classify_frame
+    from xicam_gisaxs_cnn.operations.model_cache import classify_detector_frame
 
     app, window, plugin = main_window
     frames = np.stack([simulated_frame("BCC110", seed=1), simulated_frame("FCC111", seed=2)])
     window.open(_simulated_run(frames, SMALL_DETECTOR))  # what a double click in the data browser does
     assert plugin.frames.shape == (2, 250, 240)
-    assert plugin.preprocess.filled_values["beam_centre_y_px"] == SMALL_DETECTOR.beam_centre_px[1]
+    assert plugin.frame_step.filled_values["beam_centre_y_px"] == SMALL_DETECTOR.beam_centre_px[1]
 
     model = str(resolve_bundle(MODEL)) if MODEL else str(untrained_bundle)
     plugin.model_picker.choose(model)
@@ -132,8 +130,9 @@ def test_main_window_opens_a_run_classifies_a_frame_and_shows_the_result(main_wi
     for _ in range(20):
         app.processEvents()
 
-    image, mask = fold_qy(*resample(frames[1], geometry=SMALL_DETECTOR))  # the operation folds about qy = 0
-    label, probabilities, ood_score, ood_flag, saliency = classify_frame(image, mask, model=model)
+    # as `gisaxs-cnn classify`: the window scale chosen by the ensemble, the frame folded about qy = 0
+    label, probabilities, ood_score, ood_flag, scale, _, _, saliency = classify_detector_frame(
+        frames[1], geometry=SMALL_DETECTOR, model=model)
     panel = plugin.result_panel
     assert panel.label.text() == label
     shown = panel.displayed_probabilities()
@@ -143,6 +142,9 @@ def test_main_window_opens_a_run_classifies_a_frame_and_shows_the_result(main_wi
     else:
         assert ("OUT OF DISTRIBUTION" in panel.ood.text()) == ood_flag
     assert "frame 1" in panel.source.text() and os.path.basename(model) in panel.source.text()
+    assert f"window scale {scale:.3g}" in panel.source.text()
+    shown_q = plugin.result_image.pattern.mapRectToParent(plugin.result_image.pattern.boundingRect())
+    assert shown_q.width() == pytest.approx(2.0 / scale * 125 / 124)  # qy axis in nm^-1 at that scale
     np.testing.assert_allclose(np.flipud(plugin.result_image.saliency.image), saliency, rtol=1e-5, atol=1e-7)
     assert window.centralWidget().currentWidget() is plugin.result_image
     assert not editor.workflow_widget.run_button.isChecked()  # the run finished
@@ -153,8 +155,7 @@ def test_main_window_opens_a_run_classifies_a_frame_and_shows_the_result(main_wi
 def test_robustness_study_chosen_from_the_workflow_menu_degrades_then_classifies(main_window):
     from simulated_frames import SMALL_DETECTOR
     from xicam_gisaxs_cnn import degrade
-    from xicam_gisaxs_cnn.frames.fold import fold_qy
-    from xicam_gisaxs_cnn.frames.resample import resample
+    from xicam_gisaxs_cnn.frames import canonical_frame
     from xicam_gisaxs_cnn.operations.model_cache import classify_frame
 
     app, window, plugin = main_window
@@ -168,7 +169,9 @@ def test_robustness_study_chosen_from_the_workflow_menu_degrades_then_classifies
     _wait_for(app, lambda: plugin.last_result is not None, timeout_s=60)
     app.processEvents()
 
-    image, mask = fold_qy(*resample(plugin.frames[1], geometry=SMALL_DETECTOR))
+    scale = plugin.canonical[2]  # the pattern at the scale the classify step chooses, folded about qy = 0
+    image, mask = canonical_frame(plugin.frames[1], geometry=SMALL_DETECTOR, window_scale=scale)
+    np.testing.assert_array_equal(plugin.canonical[0], image)
     degraded = degrade.gaussian_noise(
         degrade.poisson_noise(degrade.rescale(degrade.smear(image, 1.0), 50), 1e6, rng=0), 0.1, rng=0
     )
@@ -196,5 +199,5 @@ def test_a_detector_file_opened_in_the_file_browser_becomes_a_run_with_its_geome
     window.open(load_header(uris=[str(path)]))  # what a double click on the file does
     app.processEvents()
     np.testing.assert_array_equal(plugin.frames, frames)
-    assert plugin.preprocess.filled_values["distance_mm"] == SMALL_DETECTOR.distance_mm
+    assert plugin.frame_step.filled_values["distance_mm"] == SMALL_DETECTOR.distance_mm
     assert "3 frame(s) of 250 x 240 px" in plugin.run_info.text()

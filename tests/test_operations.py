@@ -25,6 +25,7 @@ OPERATIONS = {
     "gisaxs_rescale": ("GISAXS", "Degrade"),
     "gisaxs_preprocess_frame": ("GISAXS", "Preprocess"),
     "gisaxs_classify": ("GISAXS", "Classify"),
+    "gisaxs_classify_detector_frame": ("GISAXS", "Classify"),
 }
 
 
@@ -48,6 +49,8 @@ def test_plugin_manager_discovers_every_operation_in_its_category(discovered):
         assert list(operation_class.categories) == [category], name
     assert discovered["gisaxs_classify"].output_names == ("label", "probabilities", "ood_score", "ood_flag", "saliency")
     assert discovered["gisaxs_preprocess_frame"].output_names == ("image", "mask")
+    assert discovered["gisaxs_classify_detector_frame"].output_names == (
+        "label", "probabilities", "ood_score", "ood_flag", "window_scale", "image", "mask", "saliency")
 
 
 @pytest.mark.parametrize(
@@ -83,6 +86,12 @@ def test_parameter_widgets_carry_types_units_and_limits(discovered):
     assert geometry["energy_kev"]["units"] == "keV"
     assert geometry["incidence_angle_deg"]["units"] == "deg"
     assert geometry["distance_mm"]["value"] == 2000.0
+    detector = {p["name"]: p for p in discovered["gisaxs_classify_detector_frame"]().as_parameter()}
+    assert "frame" not in detector  # wired by the workflow
+    assert {name: detector[name]["units"] for name in ("energy_kev", "beam_centre_x_px")} == {"energy_kev": "keV",
+                                                                                           "beam_centre_x_px": "px"}
+    assert detector["incidence_angle_deg"]["limits"] == geometry["incidence_angle_deg"]["limits"]
+    assert detector["window_scale"]["value"] == "ensemble" and detector["model"]["value"] == ""
     assert {p["name"] for p in discovered["gisaxs_rescale"]().as_parameter()} == {"size"}
     assert discovered["gisaxs_rescale"]().as_parameter()[0]["type"] == "int"
 

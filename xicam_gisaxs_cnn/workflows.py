@@ -1,6 +1,7 @@
 """Ready-made Xi-cam workflows built from this package's operation plugins.
 
-``classify_workflow``: detector frame -> canonical q grid (image + mask) -> CNN.
+``classify_workflow``: detector frame -> label, choosing the q window's scale (the
+shipped ``frames`` model, ``ensemble``, as ``gisaxs-cnn classify``).
 ``robustness_workflow``: canonical pattern -> smear -> rescale -> Poisson noise
 -> Gaussian noise -> CNN, the paper's degradations in an order that keeps each
 step's input valid (Gaussian noise, which can make intensities negative, comes
@@ -15,10 +16,11 @@ from typing import Any
 from xicam.core.execution import Workflow
 from xicam.core.execution.localexecutor import LocalExecutor
 
+from .frames.scale import DETECTOR_FRAME_WINDOW_SCALE
 from .operations.classify import classify
+from .operations.classify_detector_frame import classify_detector_frame
 from .operations.gaussian_noise import gaussian_noise
 from .operations.poisson_noise import poisson_noise
-from .operations.preprocess_frame import preprocess_frame
 from .operations.rescale import rescale
 from .operations.smear import smear
 
@@ -26,27 +28,25 @@ CLASSIFY_WORKFLOW_NAME: str = "classify"
 ROBUSTNESS_WORKFLOW_NAME: str = "robustness study"
 
 
-def classify_workflow(*, model: str = "") -> Workflow:
-    """Detector frame to label: preprocess onto the canonical grid, then classify.
+def classify_workflow(*, model: str = "", window_scale: str = DETECTOR_FRAME_WINDOW_SCALE) -> Workflow:
+    """Detector frame to label, as ``gisaxs-cnn classify`` labels a detector file.
 
     Parameters
     ----------
     model : str
-        Bundle name or directory for the classify step; ``""`` for the shipped default.
+        Bundle name or directory; ``""`` for the shipped ``frames`` model.
+    window_scale : str
+        A zoom of the q window (a number), or ``"ensemble"`` (the default), ``"confidence"``
+        or ``"auto"`` to choose it per frame.
 
     Returns
     -------
     Workflow
-        Inputs are those of the preprocessing step (``frame`` and the geometry);
-        outputs are the classify step's ``label``, ``probabilities``,
-        ``ood_score``, ``ood_flag`` and ``saliency``.
+        One step, "Classify detector frame (CNN)": inputs ``frame`` and the geometry;
+        outputs ``label``, ``probabilities``, ``ood_score``, ``ood_flag``, ``window_scale``
+        and the canonical ``image``, ``mask`` and ``saliency`` at that scale.
     """
-    to_grid = preprocess_frame()
-    classifier = classify(model=model)
-    workflow = Workflow(CLASSIFY_WORKFLOW_NAME, operations=[to_grid, classifier])
-    workflow.add_link(to_grid, classifier, "image", "image")
-    workflow.add_link(to_grid, classifier, "mask", "mask")
-    return workflow
+    return Workflow(CLASSIFY_WORKFLOW_NAME, operations=[classify_detector_frame(model=model, window_scale=window_scale)])
 
 
 def robustness_workflow(

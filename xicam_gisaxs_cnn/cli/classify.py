@@ -8,7 +8,7 @@ from typing import Any
 
 from ..canonical import IMAGE_SIZE
 from ..frames.fold import FOLD_QY
-from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE, SCALE_MODES, default_window_scale
+from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE, default_window_scale, parse_window_scale
 from ..models.registry import DETECTOR_FRAME_MODEL_NAME
 
 CHUNK = 32
@@ -48,16 +48,10 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
 
 def window_scale_argument(text: str) -> float | str:
     """``--window-scale``: one of :data:`~xicam_gisaxs_cnn.frames.scale.SCALE_MODES` or a number > 0."""
-    if text.strip().lower() in SCALE_MODES:
-        return text.strip().lower()
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"window scale must be a number > 0 or one of {', '.join(SCALE_MODES)}, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"window scale must be > 0, got {text!r}")
-    return value
+        return parse_window_scale(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def geometry_values(args: argparse.Namespace) -> dict[str, Any]:

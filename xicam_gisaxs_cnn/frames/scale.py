@@ -99,6 +99,19 @@ DETECTOR_FRAME_WINDOW_SCALE: str = "ensemble"
 classify``, ``live``, ``classify-run``); canonical images take 1."""
 
 
+def parse_window_scale(text: str | float) -> float | str:
+    """A window scale as a user writes it: one of :data:`SCALE_MODES` or a number > 0; a ValueError names a bad one."""
+    if isinstance(text, str) and text.strip().lower() in SCALE_MODES:
+        return text.strip().lower()
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"window scale must be a number > 0 or one of {', '.join(SCALE_MODES)}, got {text!r}") from None
+    if not value > 0:
+        raise ValueError(f"window scale must be > 0, got {text!r}")
+    return value
+
+
 def default_window_scale(detector_frames: bool) -> float | str:
     """The window scale used when none is given: :data:`DETECTOR_FRAME_WINDOW_SCALE` for detector frames, 1 for canonical images."""
     return DETECTOR_FRAME_WINDOW_SCALE if detector_frames else 1.0

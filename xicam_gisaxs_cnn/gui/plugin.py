@@ -6,10 +6,12 @@ Browse
     Xi-cam's data browser (left) and preview (top left) to open Bluesky runs or
     files; the run's frames with a frame slider (centre); the run and its geometry (right).
 Classify
-    The workflow editor with the ready-made "classify" and "robustness study"
-    workflows (left) and the model bundle picker (bottom left); the canonical
-    pattern with the saliency overlay (centre); the predicted class, OOD flag
-    and class probabilities (right).
+    The workflow editor with the ready-made "classify" (the frame's label at the
+    window scale it chooses, as ``gisaxs-cnn classify``) and "robustness study"
+    (the paper's degradations of that canonical pattern) workflows (left) and the
+    model bundle picker (bottom left); the canonical pattern with the saliency
+    overlay (centre); the predicted class, OOD flag, window scale and class
+    probabilities (right).
 """
 from __future__ import annotations
 
@@ -24,10 +26,10 @@ from xicam.gui.widgets.linearworkfloweditor import WorkflowEditor
 from xicam.plugins import GUILayout, GUIPlugin
 from xicam.plugins.guiplugin import PanelState
 
+from ..models import DETECTOR_FRAME_MODEL_NAME
 from ..operations.model_cache import cached_model
-from ..operations.preprocess_frame import preprocess_frame
 from ..workflows import classify_workflow, robustness_workflow
-from .runs import frames_from_run, geometry_from_run, image_field, preprocess_inputs
+from .runs import frames_from_run, geometry_from_run, image_field, frame_step_inputs
 from .widgets import FrameView, ModelPicker, ResultImage, ResultPanel
 
 SIDE_PANEL_WIDTH_PX: int = 380
@@ -42,7 +44,7 @@ class GISAXSClassifierPlugin(GUIPlugin):
     def __init__(self) -> None:
         self.run = None
         self.frames: np.ndarray | None = None
-        self.canonical: tuple[np.ndarray, np.ndarray] | None = None
+        self.canonical: tuple[np.ndarray, np.ndarray, float] | None = None  # image, mask, window scale
         self.frame_view = FrameView()
         self.run_info = QLabel("Open a Bluesky run or a detector file from the data browser.")
         self.run_info.setWordWrap(True)
@@ -54,7 +56,7 @@ class GISAXSClassifierPlugin(GUIPlugin):
 
         self.last_result: dict | None = None
         classify, robustness = classify_workflow(), robustness_workflow()
-        self.preprocess = classify.operations[0]
+        self.frame_step = classify.operations[0]  # holds the geometry; gives other workflows their canonical pattern
         self.workflow_editor = WorkflowEditor(
             classify, workflows={classify: classify.name, robustness: robustness.name}
         )
@@ -83,8 +85,8 @@ class GISAXSClassifierPlugin(GUIPlugin):
         self.frames = frames_from_run(catalog)
         geometry = geometry_from_run(catalog)
         if geometry is not None:
-            for name, value in preprocess_inputs(geometry).items():
-                self.preprocess.filled_values[name] = value
+            for name, value in frame_step_inputs(geometry).items():
+                self.frame_step.filled_values[name] = value
         start = catalog.metadata["start"]
         self.frame_view.show_frames(self.frames)
         self.run_info.setText(
@@ -112,22 +114,25 @@ class GISAXSClassifierPlugin(GUIPlugin):
         """Run the workflow shown in the editor on the frame shown in the frame viewer."""
         if not self.workflow_editor.workflow_widget.run_button.isChecked():
             return  # the button was un-checked: nothing is left to start
+        workflow = self.workflow_editor.workflow
         try:
             frame = self.current_frame()
-            image, mask = self.preprocess(frame=frame)
+            inputs = {"frame": frame}
+            self.canonical = None
+            if "image" in workflow.operations[0].input_names:  # a workflow of the canonical pattern
+                outputs = dict(zip(self.frame_step.output_names, self.frame_step(frame=frame)))
+                self.canonical = outputs["image"], outputs["mask"], outputs["window_scale"]
+                inputs.update(image=outputs["image"], mask=outputs["mask"])
         except ValueError as error:
             msg.notifyMessage(str(error), title="GISAXS CNN", level=msg.ERROR)
             self.workflow_editor._reset_run_button()
             return
-        self.canonical = image, mask
-        self.workflow_editor.workflow.execute(
+        workflow.execute(
             executor=LocalExecutor(),
             callback_slot=self._result_ready,
             finished_slot=self.workflow_editor._reset_run_button,
             except_slot=self.workflow_editor._reset_run_button,
-            frame=frame,
-            image=image,
-            mask=mask,
+            **inputs,
         )
 
     def _result_ready(self, *results: dict) -> None:
@@ -136,15 +141,19 @@ class GISAXSClassifierPlugin(GUIPlugin):
 
     def show_result(self, result: dict) -> None:
         """Display the classify step's outputs beside the canonical pattern they came from."""
-        image, mask = self.canonical
-        model = self.workflow_editor.workflow.operations[-1].filled_values.get("model", "")
-        classifier = cached_model(model)
-        self.result_image.show_result(image, mask, result["saliency"])
+        if "image" in result:
+            image, mask, scale = result["image"], result["mask"], result["window_scale"]
+        else:
+            image, mask, scale = self.canonical
+        last = self.workflow_editor.workflow.operations[-1]
+        shipped = DETECTOR_FRAME_MODEL_NAME if "frame" in last.input_names else ""  # what an empty choice means
+        classifier = cached_model(last.filled_values.get("model", "") or shipped)
+        self.result_image.show_result(image, mask, result["saliency"], window_scale=scale)
         self.result_panel.show_result(
             result,
             source=(
                 f"workflow {self.workflow_editor.workflow.name!r}, frame {self.frame_view.current_frame_index()}, "
-                f"model {classifier.name} (sha256 {classifier.sha256[:12]})"
+                f"window scale {scale:.3g}, model {classifier.name} (sha256 {classifier.sha256[:12]})"
             ),
         )
         self.last_result = result

@@ -49,8 +49,8 @@ def geometry_from_run(run: Any) -> DetectorGeometry | None:
     return None if values is None else geometry_from_mapping(values)
 
 
-def preprocess_inputs(geometry: DetectorGeometry) -> dict[str, float]:
-    """The preprocessing operation's inputs (see ``operations.preprocess_frame``) for ``geometry``.
+def frame_step_inputs(geometry: DetectorGeometry) -> dict[str, float]:
+    """The geometry inputs of the frame operations (see ``operations.frame_inputs``) for ``geometry``.
 
     Raises
     ------

@@ -19,7 +19,7 @@ from qtpy.QtWidgets import (
 
 from ..canonical import IMAGE_SIZE, QY_RANGE_NM, QZ_RANGE_NM, pixel_size_nm
 from ..classes import CLASS_NAMES
-from ..models import DEFAULT_MODEL_NAME, list_models
+from ..models import DEFAULT_MODEL_NAME, DETECTOR_FRAME_MODEL_NAME, list_models
 
 SALIENCY_OPACITY: float = 0.6
 """Opacity of the saliency overlay at full saliency (0 = invisible, 1 = opaque)."""
@@ -56,32 +56,33 @@ class FrameView(pg.ImageView):
 
 
 class ResultImage(pg.GraphicsLayoutWidget):
-    """The canonical pattern in q coordinates with the saliency map laid over it."""
+    """The canonical pattern in q coordinates (nm^-1, at its window scale) with the saliency map laid over it."""
 
     def __init__(self) -> None:
         super().__init__()
         self.plot = self.addPlot(title="Canonical pattern and saliency")
         self.plot.setLabel("bottom", "qy", units="nm^-1")
         self.plot.setLabel("left", "qz", units="nm^-1")
+        for side in ("bottom", "left"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)  # "nm^-1" takes no SI prefix
         self.plot.setAspectLocked(True)
         self.pattern = pg.ImageItem(axisOrder="row-major")
         self.saliency = pg.ImageItem(axisOrder="row-major")
         self.saliency.setLookupTable(saliency_lookup_table())
         self.plot.addItem(self.pattern)
         self.plot.addItem(self.saliency)
-        dqy, dqz = pixel_size_nm()
-        self._rect = QRectF(
-            QY_RANGE_NM[0] - dqy / 2, QZ_RANGE_NM[1] - dqz / 2, IMAGE_SIZE * dqy, IMAGE_SIZE * dqz
-        )
-
-    def show_result(self, image: np.ndarray, mask: np.ndarray, saliency: np.ndarray) -> None:
-        """Show a canonical image (row 0 = top = qz 2 nm^-1), masked cells dark, and its saliency."""
+    def show_result(self, image: np.ndarray, mask: np.ndarray, saliency: np.ndarray, window_scale: float = 1.0) -> None:
+        """Show a canonical image (row 0 = top = qz 2/window_scale nm^-1), masked cells dark, and its saliency."""
         shown = np.where(mask, log_intensity(np.where(mask, image, 0)), np.nan)
         low, high = np.nanpercentile(shown, [1, 99.5]) if np.isfinite(shown).any() else (0.0, 1.0)
         self.pattern.setImage(np.flipud(np.nan_to_num(shown, nan=low)), levels=(low, high))
         self.saliency.setImage(np.flipud(saliency), levels=(0.0, 1.0))
+        dqy, dqz = (step / window_scale for step in pixel_size_nm())
+        rect = QRectF(QY_RANGE_NM[0] / window_scale - dqy / 2, QZ_RANGE_NM[1] / window_scale - dqz / 2,
+                      IMAGE_SIZE * dqy, IMAGE_SIZE * dqz)
         for item in (self.pattern, self.saliency):
-            item.setRect(self._rect)
+            item.setRect(rect)
+        self.plot.setTitle(f"Canonical pattern and saliency (window scale {window_scale:.3g})")
 
 
 class ResultPanel(QWidget):
@@ -142,7 +143,7 @@ class ResultPanel(QWidget):
 
 
 class ModelPicker(QWidget):
-    """Choose the model bundle: the shipped default, a bundle by name, or a bundle directory."""
+    """Choose the model bundle: the shipped one for each step, a bundle by name, or a bundle directory."""
 
     sigModelChanged = Signal(str)
 
@@ -161,17 +162,16 @@ class ModelPicker(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        """List the default and every bundle found by name (user model directory, shipped bundles)."""
+        """List the shipped choice and every bundle found by name (user model directory, shipped bundles)."""
         self.combo.blockSignals(True)
         self.combo.clear()
-        self.combo.addItem(f"{DEFAULT_MODEL_NAME} (shipped)", "")
+        self.combo.addItem(f"shipped ({DETECTOR_FRAME_MODEL_NAME} on detector frames, {DEFAULT_MODEL_NAME} on patterns)", "")
         for name, directory in list_models().items():
-            if name != DEFAULT_MODEL_NAME:
-                self.combo.addItem(name, str(directory))
+            self.combo.addItem(name, str(directory))
         self.combo.blockSignals(False)
 
     def current_model(self) -> str:
-        """Bundle directory of the selection, ``""`` for the shipped default."""
+        """Bundle directory of the selection, ``""`` for the shipped model of each step."""
         return self.combo.currentData() or ""
 
     def choose(self, directory: str) -> None:

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models import Classifier, load_model, resolve_bundle
+from ..frames import DetectorGeometry, canonical_frame, classify_frames
+from ..frames.fold import FOLD_QY
+from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE, parse_window_scale
+from ..models import DETECTOR_FRAME_MODEL_NAME, Classifier, load_model, resolve_bundle
 from ..models.bundle import MANIFEST_FILE
 
 CACHE_SIZE: int = 4
@@ -84,3 +87,49 @@ def classify_frame(
         bool(prediction.ood_flags[0]),
         saliency,
     )
+
+
+def classify_detector_frame(
+    frame: np.ndarray,
+    *,
+    geometry: DetectorGeometry,
+    window_scale: float | str = DETECTOR_FRAME_WINDOW_SCALE,
+    fold: bool = FOLD_QY,
+    model: str | os.PathLike | None = None,
+) -> tuple[str, np.ndarray, float, bool, float, np.ndarray, np.ndarray, np.ndarray]:
+    """Classify one detector frame as ``gisaxs-cnn classify`` does and explain the decision at the scale used.
+
+    Parameters
+    ----------
+    frame : (rows, columns) array
+        Detector counts; gaps hold 0 or negative values.
+    geometry : DetectorGeometry
+    window_scale : float or str
+        A zoom of the q window, ``"auto"``, ``"confidence"`` or ``"ensemble"`` (the default),
+        as a number or as text (:func:`~xicam_gisaxs_cnn.frames.scale.parse_window_scale`).
+    fold : bool
+        Fold the canonical image about qy = 0.
+    model : str, path or None
+        Bundle name or directory; ``None`` or ``""`` for the shipped ``frames`` model.
+
+    Returns
+    -------
+    label, probabilities, ood_score, ood_flag
+        As :func:`classify_frame`.
+    window_scale : float
+        The scale used (the one chosen, with a mode).
+    image, mask : (125, 125) arrays
+        The canonical image at that scale and its validity mask.
+    saliency : (125, 125) float array
+        Gradient saliency of the predicted class on that image, scaled to [0, 1].
+
+    A frame the path refuses (too little valid data, no finite value) raises a ValueError naming the problem.
+    """
+    classifier = cached_model(model or DETECTOR_FRAME_MODEL_NAME)
+    (result,) = classify_frames([frame], classifier=classifier, geometry=geometry, sources=["frame"],
+                                window_scale=parse_window_scale(window_scale), fold=fold)
+    if result.error:
+        raise ValueError(result.error)
+    image, mask = canonical_frame(frame, geometry=geometry, window_scale=result.window_scale, fold=fold)
+    return (result.label, np.asarray(result.probabilities), float(result.ood_score), bool(result.ood_flag),
+            float(result.window_scale), image, mask, classifier.saliency(image, mask))

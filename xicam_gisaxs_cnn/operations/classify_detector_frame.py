@@ -1,0 +1,67 @@
+"""Operation: classify a detector frame of any lattice constant, choosing the q window's scale, and explain the decision."""
+from typing import Tuple
+
+import numpy as np
+from xicam.core.intents import ImageIntent, PlotIntent
+from xicam.plugins.operationplugin import (
+    categories,
+    describe_input,
+    describe_output,
+    display_name,
+    intent,
+    operation,
+    output_names,
+)
+
+from ..canonical import DEFAULT_ALPHA_I_DEG, DEFAULT_ENERGY_KEV
+from ..classes import NUM_CLASSES
+from ..frames.fold import FOLD_QY
+from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE
+from .frame_inputs import detector_frame_inputs, frame_geometry
+from .model_cache import classify_detector_frame as classify_with_cached_model
+
+
+@operation
+@output_names("label", "probabilities", "ood_score", "ood_flag", "window_scale", "image", "mask", "saliency")
+@display_name("Classify detector frame (CNN)")
+@detector_frame_inputs
+@describe_input("window_scale", "Zoom of the q window (qy in [-1, 1]/s, qz in [0, 2]/s nm^-1): a number s, or "
+                                "'ensemble' (19 scales averaged), 'confidence' or 'auto' to choose it per frame")
+@describe_input("model", "Model bundle: a name in the user model directory, a bundle directory, or empty for the "
+                         "shipped 'frames' model (trained across lattice scales and detector artefacts)")
+@describe_output("label", "Predicted superlattice class, e.g. 'BCC110'")
+@describe_output("probabilities", "Probability of each of the 7 classes (SC100 ... HCP0001)")
+@describe_output("ood_score", "Out-of-distribution score; higher means less like the training data")
+@describe_output("ood_flag", "True when the OOD score is above the bundle's threshold")
+@describe_output("window_scale", "The q window's scale the frame was classified at (the one chosen, with a mode)")
+@describe_output("image", "The canonical 125 x 125 pattern at that scale")
+@describe_output("mask", "True where the canonical cell holds data")
+@describe_output("saliency", "Which pixels drove the decision, 0 to 1, on that canonical pattern")
+@categories(("GISAXS", "Classify"))
+@intent(ImageIntent, name="Canonical pattern", output_map={"image": "image"})
+@intent(ImageIntent, name="Saliency", output_map={"image": "saliency"})
+@intent(
+    PlotIntent,
+    name="Class probabilities",
+    output_map={"y": "probabilities"},
+    x=list(range(NUM_CLASSES)),
+    labels={"bottom": "class index (SC100 ... HCP0001)", "left": "probability"},
+    symbol="o",
+)
+def classify_detector_frame(
+    frame: np.ndarray,
+    energy_kev: float = DEFAULT_ENERGY_KEV,
+    distance_mm: float = 2000.0,
+    pixel_size_mm: float = 0.172,
+    beam_centre_x_px: float = 490.0,
+    beam_centre_y_px: float = 900.0,
+    incidence_angle_deg: float = DEFAULT_ALPHA_I_DEG,
+    tilt_deg: float = 0.0,
+    roll_deg: float = 0.0,
+    window_scale: str = DETECTOR_FRAME_WINDOW_SCALE,
+    fold: bool = FOLD_QY,
+    model: str = "",
+) -> Tuple[str, np.ndarray, float, bool, float, np.ndarray, np.ndarray, np.ndarray]:
+    geometry = frame_geometry(energy_kev, distance_mm, pixel_size_mm, beam_centre_x_px, beam_centre_y_px,
+                              incidence_angle_deg, tilt_deg, roll_deg)
+    return classify_with_cached_model(frame, geometry=geometry, window_scale=window_scale, fold=fold, model=model)
