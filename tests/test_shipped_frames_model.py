@@ -126,3 +126,23 @@ def test_live_runs_get_the_model_and_window_scale_of_their_kind_of_frame(capsys,
     assert [event["window_scale"] for event in canonical_events] == [1.0, 1.0]
     by_default = classify_frames(canonical, classifier=load_model("default"), geometry=None, sources=["a", "b"])
     assert [event["label"] for event in canonical_events] == [result.label for result in by_default]
+
+
+def test_xicam_classify_workflow_labels_detector_files_as_the_command_line_does(capsys, detector_files):
+    """Xi-cam's ready-made "classify" workflow, with no setting but the geometry, takes the shipped ``frames``
+    model and the ``ensemble`` scale, as ``gisaxs-cnn classify`` does on the same files."""
+    with capsys.disabled():  # xicam's import enables faulthandler on the real stderr
+        pytest.importorskip("xicam.core.execution", reason="needs the xicam extra: pip install -e .[xicam]")
+        from xicam_gisaxs_cnn.operations.frame_inputs import frame_inputs_of
+        from xicam_gisaxs_cnn.workflows import classify_workflow, run_workflow
+    from xicam_gisaxs_cnn.frames import geometry_from_mapping, read_frames
+
+    paths = detector_files[:3]
+    assert main(["classify", *map(str, paths), "--json"]) == 0
+    expected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for path, record in zip(paths, expected):
+        frame = next(iter(read_frames(path)))
+        inputs = frame_inputs_of(geometry_from_mapping(frame.geometry_values))
+        result = run_workflow(classify_workflow(), frame=frame.data, **inputs)
+        assert result["label"] == record["label"] and result["window_scale"] == pytest.approx(record["window_scale"])
+        np.testing.assert_allclose(result["probabilities"], record["probabilities"], atol=1e-5)

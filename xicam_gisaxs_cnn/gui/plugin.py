@@ -27,9 +27,10 @@ from xicam.plugins import GUILayout, GUIPlugin
 from xicam.plugins.guiplugin import PanelState
 
 from ..models import DETECTOR_FRAME_MODEL_NAME
+from ..operations.frame_inputs import frame_inputs_of
 from ..operations.model_cache import cached_model
 from ..workflows import classify_workflow, robustness_workflow
-from .runs import frames_from_run, geometry_from_run, image_field, frame_step_inputs
+from .runs import frames_from_run, geometry_from_run, image_field
 from .widgets import FrameView, ModelPicker, ResultImage, ResultPanel
 
 SIDE_PANEL_WIDTH_PX: int = 380
@@ -85,7 +86,7 @@ class GISAXSClassifierPlugin(GUIPlugin):
         self.frames = frames_from_run(catalog)
         geometry = geometry_from_run(catalog)
         if geometry is not None:
-            for name, value in frame_step_inputs(geometry).items():
+            for name, value in frame_inputs_of(geometry).items():
                 self.frame_step.filled_values[name] = value
         start = catalog.metadata["start"]
         self.frame_view.show_frames(self.frames)

@@ -55,3 +55,26 @@ def frame_geometry(energy_kev: float, distance_mm: float, pixel_size_mm: float, 
         tilt_deg=tilt_deg,
         roll_deg=roll_deg,
     )
+
+
+def frame_inputs_of(geometry: DetectorGeometry) -> dict[str, float]:
+    """The geometry inputs of the frame operations for ``geometry``: :func:`frame_geometry` read backwards.
+
+    Raises
+    ------
+    ValueError
+        If the pixels are not square (the operation takes one pixel size).
+    """
+    pixel_x, pixel_y = geometry.pixel_size_mm
+    if pixel_x != pixel_y:
+        raise ValueError(f"pixel_size_mm must be square for the Xi-cam workflow, got {geometry.pixel_size_mm}")
+    return {
+        "energy_kev": geometry.energy_kev,
+        "distance_mm": geometry.distance_mm,
+        "pixel_size_mm": pixel_x,
+        "beam_centre_x_px": geometry.beam_centre_px[0],
+        "beam_centre_y_px": geometry.beam_centre_px[1],
+        "incidence_angle_deg": geometry.incidence_angle_deg,
+        "tilt_deg": geometry.tilt_deg,
+        "roll_deg": geometry.roll_deg,
+    }
