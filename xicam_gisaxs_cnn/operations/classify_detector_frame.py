@@ -2,7 +2,7 @@
 from typing import Tuple
 
 import numpy as np
-from xicam.core.intents import ImageIntent, PlotIntent
+from xicam.core.intents import ImageIntent
 from xicam.plugins.operationplugin import (
     categories,
     describe_input,
@@ -14,9 +14,9 @@ from xicam.plugins.operationplugin import (
 )
 
 from ..canonical import DEFAULT_ALPHA_I_DEG, DEFAULT_ENERGY_KEV
-from ..classes import NUM_CLASSES
 from ..frames.fold import FOLD_QY
 from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE
+from .classification_outputs import classification_outputs
 from .frame_inputs import detector_frame_inputs, frame_geometry
 from .model_cache import classify_detector_frame as classify_with_cached_model
 
@@ -29,25 +29,12 @@ from .model_cache import classify_detector_frame as classify_with_cached_model
                                 "'ensemble' (19 scales averaged), 'confidence' or 'auto' to choose it per frame")
 @describe_input("model", "Model bundle: a name in the user model directory, a bundle directory, or empty for the "
                          "shipped 'frames' model (trained across lattice scales and detector artefacts)")
-@describe_output("label", "Predicted superlattice class, e.g. 'BCC110'")
-@describe_output("probabilities", "Probability of each of the 7 classes (SC100 ... HCP0001)")
-@describe_output("ood_score", "Out-of-distribution score; higher means less like the training data")
-@describe_output("ood_flag", "True when the OOD score is above the bundle's threshold")
+@classification_outputs
 @describe_output("window_scale", "The q window's scale the frame was classified at (the one chosen, with a mode)")
 @describe_output("image", "The canonical 125 x 125 pattern at that scale")
 @describe_output("mask", "True where the canonical cell holds data")
-@describe_output("saliency", "Which pixels drove the decision, 0 to 1, on that canonical pattern")
 @categories(("GISAXS", "Classify"))
 @intent(ImageIntent, name="Canonical pattern", output_map={"image": "image"})
-@intent(ImageIntent, name="Saliency", output_map={"image": "saliency"})
-@intent(
-    PlotIntent,
-    name="Class probabilities",
-    output_map={"y": "probabilities"},
-    x=list(range(NUM_CLASSES)),
-    labels={"bottom": "class index (SC100 ... HCP0001)", "left": "probability"},
-    symbol="o",
-)
 def classify_detector_frame(
     frame: np.ndarray,
     energy_kev: float = DEFAULT_ENERGY_KEV,
