@@ -17,6 +17,7 @@ from tiled.queries import Key
 from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.cli import main
 from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames
+from xicam_gisaxs_cnn.frames.scale import LADDER_CANDIDATES
 from xicam_gisaxs_cnn.live import GEOMETRY_KEY, PROBABILITY_KEYS, LiveClassifier, iter_run_frames, open_catalog, tiled_writer
 from xicam_gisaxs_cnn.models import load_model
 
@@ -167,6 +168,7 @@ def test_classify_run_replays_a_stored_run_into_a_new_analysis_run(catalog, untr
     assert status == 0
     records = [json.loads(line) for line in lines[:-1]]
     assert [r["raw_seq_num"] for r in records] == [1, 2, 3] and all(r["label"] in CLASS_NAMES for r in records)
+    assert all(r["window_scale"] in LADDER_CANDIDATES for r in records)  # detector frames: the ensemble's choice
     assert lines[-1].endswith("3 frames, 0 errors")
     (analysis,) = list(open_catalog(directory).search(Key("start.raw_uid") == uid).values())
     assert list(analysis["primary"].read()["label"].values) == [r["label"] for r in records]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from .live import add_live_arguments, live_classifier
 
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({key: _plain(value) for key, value in data.items()}))
         else:
-            print(f"{data['raw_seq_num']:>6} {data['label'] or '-':<8} {data['error']}")
+            scale = f"{data['window_scale']:6.3g}" if math.isfinite(data["window_scale"]) else f"{'-':>6}"
+            print(f"{data['raw_seq_num']:>6} {data['label'] or '-':<8} {scale} {data['error']}")
     errors = sum(bool(data["error"]) for data in events)
     print(f"analysis run {analysis_uid} of raw run {args.uid}: {len(events)} frames, {errors} errors"
           f"{', ' + str(len(live.output_errors)) + ' write failures' if live.output_errors else ''}")
