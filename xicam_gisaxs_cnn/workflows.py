@@ -46,7 +46,8 @@ def classify_workflow(*, model: str = "", window_scale: str = DETECTOR_FRAME_WIN
         outputs ``label``, ``probabilities``, ``ood_score``, ``ood_flag``, ``window_scale``
         and the canonical ``image``, ``mask`` and ``saliency`` at that scale.
     """
-    return Workflow(CLASSIFY_WORKFLOW_NAME, operations=[classify_detector_frame(model=model, window_scale=window_scale)])
+    step = classify_detector_frame(model=model, window_scale=window_scale)
+    return Workflow(CLASSIFY_WORKFLOW_NAME, operations=[step])
 
 
 def robustness_workflow(

@@ -27,9 +27,9 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                              "or the user data dir)")
     parser.add_argument("--api-key", help="API key of a tiled server (default: $TILED_API_KEY)")
     parser.add_argument("--model", metavar="NAME|PATH",
-                        help=f"model bundle name or directory (default, per run: the shipped {DETECTOR_FRAME_MODEL_NAME!r} "
-                             "model for runs with a detector geometry, the shipped 'default' for runs of canonical "
-                             "125 x 125 images)")
+                        help="model bundle name or directory (default, per run: the shipped "
+                             f"{DETECTOR_FRAME_MODEL_NAME!r} model for runs with a detector geometry, the shipped "
+                             "'default' for runs of canonical 125 x 125 images)")
     parser.add_argument("--stream", default="primary", help="raw stream holding the frames (default primary)")
     parser.add_argument("--field", help="image field (default: the first 2-D field of the stream)")
     parser.add_argument("--batch-size", type=int, default=32,
@@ -47,7 +47,8 @@ def live_classifier(args: argparse.Namespace, output):
     values = geometry_values(args)
     geometry = geometry_from_mapping(values) if values else None
     return LiveClassifier(
-        output, classifier=load_model(args.model) if args.model else None, geometry=geometry, stream=args.stream, field=args.field,
+        output, classifier=load_model(args.model) if args.model else None, geometry=geometry, stream=args.stream,
+        field=args.field,
         window_scale=args.window_scale, beam_stop_px=tuple(args.beam_stop_px) if args.beam_stop_px else None,
         fold=args.fold, batch_size=args.batch_size,
     )

@@ -106,14 +106,16 @@ def parse_window_scale(text: str | float) -> float | str:
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise ValueError(f"window scale must be a number > 0 or one of {', '.join(SCALE_MODES)}, got {text!r}") from None
+        modes = ", ".join(SCALE_MODES)
+        raise ValueError(f"window scale must be a number > 0 or one of {modes}, got {text!r}") from None
     if not value > 0:
         raise ValueError(f"window scale must be > 0, got {text!r}")
     return value
 
 
 def default_window_scale(detector_frames: bool) -> float | str:
-    """The window scale used when none is given: :data:`DETECTOR_FRAME_WINDOW_SCALE` for detector frames, 1 for canonical images."""
+    """The window scale used when none is given: :data:`DETECTOR_FRAME_WINDOW_SCALE` for detector frames,
+    1 for canonical images."""
     return DETECTOR_FRAME_WINDOW_SCALE if detector_frames else 1.0
 
 

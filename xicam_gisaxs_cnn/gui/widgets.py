@@ -165,7 +165,8 @@ class ModelPicker(QWidget):
         """List the shipped choice and every bundle found by name (user model directory, shipped bundles)."""
         self.combo.blockSignals(True)
         self.combo.clear()
-        self.combo.addItem(f"shipped ({DETECTOR_FRAME_MODEL_NAME} on detector frames, {DEFAULT_MODEL_NAME} on patterns)", "")
+        shipped = f"shipped ({DETECTOR_FRAME_MODEL_NAME} on detector frames, {DEFAULT_MODEL_NAME} on patterns)"
+        self.combo.addItem(shipped, "")
         for name, directory in list_models().items():
             self.combo.addItem(name, str(directory))
         self.combo.blockSignals(False)

@@ -133,7 +133,8 @@ class LiveClassifier:
         self.geometry = geometry
         self.stream = stream
         self.field = field
-        self.window_scale = window_scale if window_scale is None or isinstance(window_scale, str) else float(window_scale)
+        mode_or_unset = window_scale is None or isinstance(window_scale, str)
+        self.window_scale = window_scale if mode_or_unset else float(window_scale)
         self.beam_stop_px = beam_stop_px
         self.fold = bool(fold)
         self.batch_size = int(batch_size)

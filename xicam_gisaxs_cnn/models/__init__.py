@@ -24,7 +24,8 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | t
 
 
 class ModelsByFrameKind:
-    """The shipped model for a kind of frame, each loaded once: ``frames`` for detector frames, ``default`` for canonical images.
+    """The shipped model for a kind of frame, each loaded once: ``frames`` for detector frames, ``default``
+    for canonical images.
 
     What ``gisaxs-cnn classify``, ``live`` and ``classify-run`` use when no ``--model`` is given;
     call it with ``detector_frames`` True for frames that come with a detector geometry.

@@ -1,4 +1,4 @@
-"""Operation: classify a detector frame of any lattice constant, choosing the q window's scale, and explain the decision."""
+"""Operation: classify a detector frame of any lattice constant, choosing the q window's scale; explain the decision."""
 from typing import Tuple
 
 import numpy as np

@@ -28,7 +28,7 @@ _STEPS = {"incidence_angle_deg": 0.01, "pixel_size_mm": 0.001}
 
 
 def detector_frame_inputs(func: Callable) -> Callable:
-    """Describe ``func``'s inputs ``frame``, the geometry (keV, mm, px, degrees) and ``fold`` for Xi-cam; ``frame`` hidden.
+    """Describe ``func``'s inputs ``frame`` (hidden), the geometry (keV, mm, px, degrees) and ``fold`` for Xi-cam.
 
     Apply it under ``@operation``, beside the operation's own ``describe_input`` decorators.
     """
@@ -44,7 +44,8 @@ def detector_frame_inputs(func: Callable) -> Callable:
 
 
 def frame_geometry(energy_kev: float, distance_mm: float, pixel_size_mm: float, beam_centre_x_px: float,
-                   beam_centre_y_px: float, incidence_angle_deg: float, tilt_deg: float, roll_deg: float) -> DetectorGeometry:
+                   beam_centre_y_px: float, incidence_angle_deg: float, tilt_deg: float,
+                   roll_deg: float) -> DetectorGeometry:
     """The detector geometry the inputs describe (square pixels); a ValueError names an implausible value."""
     return DetectorGeometry(
         energy_kev=energy_kev,
