@@ -71,7 +71,9 @@ class ResultImage(pg.GraphicsLayoutWidget):
         self.saliency.setLookupTable(saliency_lookup_table())
         self.plot.addItem(self.pattern)
         self.plot.addItem(self.saliency)
-    def show_result(self, image: np.ndarray, mask: np.ndarray, saliency: np.ndarray, window_scale: float = 1.0) -> None:
+
+    def show_result(self, image: np.ndarray, mask: np.ndarray, saliency: np.ndarray,
+                    window_scale: float = 1.0) -> None:
         """Show a canonical image (row 0 = top = qz 2/window_scale nm^-1), masked cells dark, and its saliency."""
         shown = np.where(mask, log_intensity(np.where(mask, image, 0)), np.nan)
         low, high = np.nanpercentile(shown, [1, 99.5]) if np.isfinite(shown).any() else (0.0, 1.0)
