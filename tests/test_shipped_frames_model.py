@@ -61,6 +61,9 @@ def test_frames_model_flags_empty_and_disordered_films_but_not_superlattices(cap
             path = write_realistic_frame(tmp_path / f"{kind}-{seed}.edf", frame)
             assert main(["classify", str(path), "--json", "--beam-stop-px", *map(str, frame.beam_stop_px)]) == 0
             no_class.append(json.loads(capsys.readouterr().out))
+            assert main(["classify", str(path), "--beam-stop-px", *map(str, frame.beam_stop_px)]) == 0
+            flag_column = capsys.readouterr().out.splitlines()[1].split()[4]
+            assert flag_column == ("OOD" if no_class[-1]["ood_flag"] else "-")  # the table shows the flag too
     assert {r["model"] for r in superlattices + no_class} == {"frames"}
     # measured (mean over the scales, frames folded about qy = 0): films of no class 0.735-0.830 against
     # a threshold of 0.7017 (all four flagged), superlattices 0.48-0.73; the three above the threshold are

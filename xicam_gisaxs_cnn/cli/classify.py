@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     beam_stop = tuple(args.beam_stop_px) if args.beam_stop_px else None
     failed = 0
     if not args.json:
-        print(f"{'source':<40} {'label':<8} {'p':>6} {'ood':>8} {'valid':>6} {'scale':>6}  error")
+        print(f"{'source':<40} {'label':<8} {'p':>6} {'ood':>8} {'flag':<4} {'valid':>6} {'scale':>6}  error")
     for path in args.files:
         try:
             results = classify_file(path, classifier=classifier, overrides=overrides,
@@ -165,8 +165,9 @@ def _print(result, as_json: bool) -> None:
         print(json.dumps(result.to_record()), flush=True)
         return
     if result.error:
-        print(f"{result.source:<40} {'-':<8} {'-':>6} {'-':>8} {'-':>6} {'-':>6}  {result.error}", flush=True)
+        print(f"{result.source:<40} {'-':<8} {'-':>6} {'-':>8} {'-':<4} {'-':>6} {'-':>6}  {result.error}", flush=True)
         return
     probability = float(result.probabilities.max())
-    print(f"{result.source:<40} {result.label:<8} {probability:6.3f} {result.ood_score:8.3g} "
+    flag = "OOD" if result.ood_flag else "-"  # out of distribution: the label is not to be trusted
+    print(f"{result.source:<40} {result.label:<8} {probability:6.3f} {result.ood_score:8.3g} {flag:<4} "
           f"{result.valid_fraction:6.1%} {result.window_scale:6.3g}", flush=True)
