@@ -172,6 +172,11 @@ def test_classify_run_replays_a_stored_run_into_a_new_analysis_run(catalog, untr
     assert lines[-1].endswith("3 frames, 0 errors")
     (analysis,) = list(open_catalog(directory).search(Key("start.raw_uid") == uid).values())
     assert list(analysis["primary"].read()["label"].values) == [r["label"] for r in records]
+    assert main(["classify-run", uid, "--catalog", str(directory), "--model", str(untrained_bundle), "--window-scale",
+                 "2", "--geometry", json.dumps(GEOMETRY.to_dict())]) == 0
+    table = [line.split() for line in capsys.readouterr().out.splitlines()[:-1]]
+    assert [row[0] for row in table] == ["1", "2", "3"] and all(row[1] in CLASS_NAMES for row in table)
+    assert [row[2:] for row in table] == [["-", "2"]] * 3  # OOD flag (no OOD statistics: none), forced scale
 
 
 def test_reader_yields_frames_stored_via_stream_resource(catalog, external_dir):

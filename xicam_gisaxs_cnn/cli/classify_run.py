@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({key: _plain(value) for key, value in data.items()}))
         else:
             scale = f"{data['window_scale']:6.3g}" if math.isfinite(data["window_scale"]) else f"{'-':>6}"
-            print(f"{data['raw_seq_num']:>6} {data['label'] or '-':<8} {scale} {data['error']}")
+            flag = "OOD" if data["ood_flag"] else "-"
+            print(f"{data['raw_seq_num']:>6} {data['label'] or '-':<8} {flag:<4} {scale} {data['error']}")
     errors = sum(bool(data["error"]) for data in events)
     print(f"analysis run {analysis_uid} of raw run {args.uid}: {len(events)} frames, {errors} errors"
           f"{', ' + str(len(live.output_errors)) + ' write failures' if live.output_errors else ''}")
