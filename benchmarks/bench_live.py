@@ -1,6 +1,7 @@
 """Live classification throughput and latency, event -> analysis event stored in a tiled catalog.
 
-    python benchmarks/bench_live.py [--frames-1m 300] [--frames-125 1000] [--rate-1m 100] [--naive 20]
+    python benchmarks/bench_live.py [--frames-1m 300] [--frames-125 1000] [--rate-1m 100] [--naive 20] \
+        [--window-scale 1|ensemble|...]
 
 For canonical 125x125 frames and Pilatus 1M frames (1043 x 981, resampled with a
 real geometry) it feeds raw event documents into a LiveClassifier whose output is
@@ -19,6 +20,9 @@ a TiledWriter into a fresh embedded catalog, and reports
 
 and, to show where the time goes, the model's ms per image (batches of ``--batch-size``)
 and the resampling's ms per Pilatus 1M frame, with the machine's load average.
+Pilatus 1M frames are classified at ``--window-scale`` (default 1, a fixed scale; ``ensemble``
+is what ``gisaxs-cnn live`` uses on detector frames when no scale is given); canonical frames
+always at 1.
 
 Writes the numbers as JSON to ``--out`` (default benchmarks/results/live.json).
 """
@@ -37,7 +41,8 @@ import torch
 from event_model import compose_run
 from tiled.queries import Key
 
-from xicam_gisaxs_cnn.frames import DetectorGeometry, canonical_frame
+from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames
+from xicam_gisaxs_cnn.frames.scale import parse_window_scale
 from xicam_gisaxs_cnn.live import ANALYSIS_DATA_KEYS, GEOMETRY_KEY, PROBABILITY_KEYS, LiveClassifier, open_catalog, tiled_writer
 from xicam_gisaxs_cnn.models import build_model, load_model, save_bundle
 
@@ -95,10 +100,10 @@ def raw_run(kind: str):
     return bundle, descriptor
 
 
-def live_case(kind, frames, count, rate, client, classifier, batch_size) -> dict:
+def live_case(kind, frames, count, rate, client, classifier, batch_size, window_scale) -> dict:
     """Feed ``count`` events (paced at ``rate`` Hz, or unpaced if None) and time them to the catalog."""
     clock = StoredClock(tiled_writer(client, batch_size=batch_size), batch_size)
-    live = LiveClassifier(clock, classifier=classifier, window_scale=1.0, batch_size=batch_size)
+    live = LiveClassifier(clock, classifier=classifier, window_scale=window_scale, batch_size=batch_size)
     bundle, descriptor = raw_run(kind)
     live("start", bundle.start_doc)
     live("descriptor", descriptor.descriptor_doc)
@@ -129,7 +134,7 @@ def live_case(kind, frames, count, rate, client, classifier, batch_size) -> dict
     }
 
 
-def naive_case(kind, frames, count, client, classifier) -> dict:
+def naive_case(kind, frames, count, client, classifier, window_scale) -> dict:
     """Classify and write each event before accepting the next (TiledWriter batch_size=1)."""
     writer = tiled_writer(client, batch_size=1)
     bundle, descriptor = raw_run(kind)
@@ -144,11 +149,12 @@ def naive_case(kind, frames, count, client, classifier) -> dict:
     for index in range(count):
         event = descriptor.compose_event(data={"image": frames[index % len(frames)]}, timestamps={"image": time.time()},
                                          validate=False)
-        image, mask = canonical_frame(event["data"]["image"], geometry=geometry)
-        prediction = classifier.predict(image, mask)
-        data = {"label": prediction.label, **dict(zip(PROBABILITY_KEYS, map(float, prediction.probability))),
-                "ood_score": prediction.ood_score, "ood_flag": bool(prediction.ood_flags[0]),
-                "valid_fraction": float(mask.mean()), "raw_seq_num": event["seq_num"], "raw_time": event["time"], "error": ""}
+        (result,) = classify_frames([event["data"]["image"]], classifier=classifier, geometry=geometry,
+                                    sources=[str(index)], window_scale=window_scale)
+        data = {"label": result.label, **dict(zip(PROBABILITY_KEYS, map(float, result.probabilities))),
+                "ood_score": result.ood_score, "ood_flag": bool(result.ood_flag), "window_scale": result.window_scale,
+                "valid_fraction": result.valid_fraction, "raw_seq_num": event["seq_num"], "raw_time": event["time"],
+                "error": result.error}
         writer("event", out.compose_event(data=data, timestamps={k: time.time() for k in data}))
         latencies.append(time.time() - event["time"])
     writer("stop", analysis.compose_stop())
@@ -194,6 +200,8 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=20, help="frames for the naive per-event write")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--window-scale", type=parse_window_scale, default=1.0,
+                        help="window scale or mode of the Pilatus 1M frames (default 1)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "live.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -207,6 +215,7 @@ def main() -> None:
     client = open_catalog(scratch / "catalog")
     rng = np.random.default_rng(0)
     results = {"model": model, "threads": args.threads, "batch_size": args.batch_size,
+               "window_scale_pilatus1m": args.window_scale,
                "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                "load_average_1min_at_start": round(os.getloadavg()[0], 2),
                "stages": stage_timings(classifier, frame_pool("pilatus1m", np.random.default_rng(2), 10), args.batch_size),
@@ -214,10 +223,11 @@ def main() -> None:
     print("stages: " + ", ".join(f"{k}={v}" for k, v in results["stages"].items()), flush=True)
     for kind, count, rate in (("canonical125", args.frames_125, args.rate_125), ("pilatus1m", args.frames_1m, args.rate_1m)):
         frames = frame_pool(kind, rng)
+        scale = args.window_scale if kind == "pilatus1m" else 1.0
         case = {
-            "capacity": live_case(kind, frames, count, None, client, classifier, args.batch_size),
-            "sustained": live_case(kind, frames, count, rate, client, classifier, args.batch_size),
-            "naive": naive_case(kind, frames, args.naive, client, classifier),
+            "capacity": live_case(kind, frames, count, None, client, classifier, args.batch_size, scale),
+            "sustained": live_case(kind, frames, count, rate, client, classifier, args.batch_size, scale),
+            "naive": naive_case(kind, frames, args.naive, client, classifier, scale),
         }
         results["cases"][kind] = case
         for mode, numbers in case.items():
