@@ -70,6 +70,10 @@ SWEPT: tuple[tuple[str, str, str, bool], ...] = (
 )
 """Accuracy tables: metrics key, title, axis label, logarithmic axis."""
 
+TABLE_UNITS: dict[str, str] = {"accuracy_vs_lattice_nm": " (nm)", "accuracy_vs_incidence_deg": " (deg)",
+                               "accuracy_vs_lateral_cells": " (unit cells)", "accuracy_vs_vertical_cells": " (unit cells)"}
+"""Unit after the title in each accuracy table's first column (none for fractions and counts)."""
+
 DETECTORS: dict[str, DetectorLayout] = {"pilatus-1m": PILATUS_1M, "pilatus-2m": PILATUS_2M, "small": SMALL_DETECTOR}
 """Detector layouts by the name ``gisaxs-cnn evaluate --realistic-detector`` takes."""
 
@@ -370,8 +374,7 @@ def markdown_tables(metrics: dict) -> str:
              "### Goals of the issue", ""]
     lines += _goal_lines(metrics)
     for key, title, _, _ in SWEPT:
-        unit = {"accuracy_vs_lattice_nm": " (nm)", "accuracy_vs_incidence_deg": " (deg)",
-                "accuracy_vs_lateral_cells": " (unit cells)", "accuracy_vs_vertical_cells": " (unit cells)"}.get(key, "")
+        unit = TABLE_UNITS.get(key, "")
         lines += ["", f"### Accuracy vs {title}", "", f"![accuracy vs {title}]({_plot_name(key)})", ""]
         if key == "accuracy_vs_lattice_nm":
             lines += [f"| {title}{unit} | accuracy (%) | frames | HCP0001 recall (%) |", "|---|---|---|---|"]

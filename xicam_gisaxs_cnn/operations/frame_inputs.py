@@ -7,6 +7,15 @@ from xicam.plugins.operationplugin import describe_input, limits, opts, units, v
 
 from ..frames.geometry import ENERGY_RANGE_KEV, MAX_INCIDENCE_DEG, MAX_TILT_DEG, DetectorGeometry
 
+DEFAULT_DISTANCE_MM: float = 2000.0
+"""Sample-detector distance the frame operations start with, mm (the run's geometry replaces it)."""
+
+DEFAULT_PIXEL_SIZE_MM: float = 0.172
+"""Pixel pitch the frame operations start with, mm (a Pilatus pixel)."""
+
+DEFAULT_BEAM_CENTRE_PX: tuple[float, float] = (490.0, 900.0)
+"""Direct-beam column and row the frame operations start with, px."""
+
 _DESCRIPTIONS = {
     "frame": "Detector counts (rows, columns); gaps hold 0 or negative values",
     "energy_kev": "Photon energy",

@@ -18,7 +18,9 @@ from xicam.plugins.operationplugin import (
 from ..canonical import DEFAULT_ALPHA_I_DEG, DEFAULT_ENERGY_KEV
 from ..frames.fold import FOLD_QY, fold_qy
 from ..frames.resample import resample
-from .frame_inputs import detector_frame_inputs, frame_geometry
+from .frame_inputs import (
+    DEFAULT_BEAM_CENTRE_PX, DEFAULT_DISTANCE_MM, DEFAULT_PIXEL_SIZE_MM, detector_frame_inputs, frame_geometry,
+)
 
 
 @operation
@@ -35,10 +37,10 @@ from .frame_inputs import detector_frame_inputs, frame_geometry
 def preprocess_frame(
     frame: np.ndarray,
     energy_kev: float = DEFAULT_ENERGY_KEV,
-    distance_mm: float = 2000.0,
-    pixel_size_mm: float = 0.172,
-    beam_centre_x_px: float = 490.0,
-    beam_centre_y_px: float = 900.0,
+    distance_mm: float = DEFAULT_DISTANCE_MM,
+    pixel_size_mm: float = DEFAULT_PIXEL_SIZE_MM,
+    beam_centre_x_px: float = DEFAULT_BEAM_CENTRE_PX[0],
+    beam_centre_y_px: float = DEFAULT_BEAM_CENTRE_PX[1],
     incidence_angle_deg: float = DEFAULT_ALPHA_I_DEG,
     tilt_deg: float = 0.0,
     roll_deg: float = 0.0,
