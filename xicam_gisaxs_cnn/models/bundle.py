@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -77,6 +77,12 @@ class NearestNeighbourOod:
     k: int
     threshold: float
     method: ClassVar[str] = "knn-cosine"
+    _columns: torch.Tensor = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # a contiguous (D, M) copy: the product with it is faster than with the transposed view
+        # of ``references`` (the default's ``predict`` 1.06x faster at batch 1, docs/benchmarks.md)
+        self._columns = self.references.float().T.contiguous()
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """What the bundle's weights file stores."""
@@ -85,7 +91,7 @@ class NearestNeighbourOod:
     def score(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Cosine distance of each embedding (N, D) to its ``k``-th nearest reference, in [0, 2]."""
         unit = torch.nn.functional.normalize(embeddings.float(), dim=1)
-        similarity = unit @ self.references.to(unit.dtype).T
+        similarity = unit @ self._columns.to(unit.device)
         return 1.0 - similarity.topk(self.k, dim=1).values[:, -1]  # the k-th largest similarity
 
 
