@@ -1,8 +1,11 @@
-"""``gisaxs-cnn demo``: simulate, degrade, classify with the shipped model, print a table, write a montage."""
+"""``gisaxs-cnn demo``: simulate, degrade, classify with the shipped model, print a table, write a montage;
+then classify a few realistic detector frames through the file path (:mod:`.demo_frames`)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from .demo_frames import classify_demo_frames
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -16,6 +19,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="bundle name or directory (default: the shipped default)")
     parser.add_argument("--seed", type=int, default=2019)
     parser.add_argument("--output", default="demo_output/montage.png", help="PNG montage path")
+    parser.add_argument("--frames", type=int, default=3,
+                        help="realistic Pilatus 1M frames of 50-150 nm lattices to write and classify as "
+                             "`gisaxs-cnn classify` does (default: 3; 0 skips them)")
+    parser.add_argument("--frames-output", default="demo_output/frames",
+                        help="folder for those frames and their picture, frames.png")
     parser.set_defaults(func=run)
 
 
@@ -32,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.per_class < 1:
         raise ValueError(f"--per-class must be >= 1, got {args.per_class}")
+    if args.frames < 0:
+        raise ValueError(f"--frames must be >= 0, got {args.frames}")
     degradations = [Degradation.parse(spec) for spec in args.degradations.split(",")]
     classifier = load_model(args.model)
     generator = torch.Generator().manual_seed(args.seed)
@@ -59,4 +69,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"accuracy: {correct}/{labels.numel()} = {correct / labels.numel():.1%}")
     path = montage(list(images.numpy()), titles, Path(args.output), columns=NUM_CLASSES, title_colors=colors)
     print(f"montage written to {path}")
+    if args.frames:
+        folder = Path(args.frames_output)
+        classify_demo_frames(args.frames, seed=args.seed, folder=folder, picture=folder / "frames.png")
     return 0
