@@ -19,7 +19,8 @@ from xicam_gisaxs_cnn_trainer.realistic.evaluate import LATTICE_CONSTANTS_NM, OO
 PER_CLASS = 1
 SUPERLATTICE_FRAMES = PER_CLASS * len(CLASS_NAMES) * len(LATTICE_CONSTANTS_NM)
 SWEPT_TABLES = ("accuracy_vs_lattice_nm", "accuracy_vs_masked_fraction", "accuracy_vs_total_counts",
-                "accuracy_vs_incidence_deg", "accuracy_vs_lateral_cells", "accuracy_vs_vertical_cells")
+                "accuracy_vs_incidence_deg", "accuracy_vs_lateral_cells", "accuracy_vs_vertical_cells",
+                "accuracy_vs_probability")
 
 
 def _strict_json(text: str) -> dict:
@@ -84,6 +85,11 @@ def test_accuracy_tables_average_to_the_overall_accuracy_of_the_records(evaluate
         one_cell = [r["label"] == r["kind"] for r in lattice if r[cells] == 1]  # 3 and 6 of the 35 with seed 4
         assert realistic[key]["1-2"] == {"centre": pytest.approx(np.sqrt(2)), "frames": len(one_cell),
                                          "accuracy": pytest.approx(100 * np.mean(one_cell), abs=0.01)}
+    probabilities = np.array([0.0 if r["error"] else r["probability"] for r in lattice])  # refused: 0
+    lowest = probabilities < 0.2
+    assert realistic["accuracy_vs_probability"].get("0-0.2", {"frames": 0})["frames"] == lowest.sum()
+    if lowest.any():
+        assert realistic["accuracy_vs_probability"]["0-0.2"]["accuracy"] == pytest.approx(100 * correct[lowest].mean(), abs=0.01)
     on_grains = [r["label"] == r["kind"] for r in lattice if holds_3d_lattice(r)]
     subset = realistic["on_3d_grains"]
     assert (subset is None) == (not on_grains)
@@ -169,10 +175,11 @@ def test_report_has_the_realistic_section_plots_and_summary_beside_the_clean_fig
     section = text[text.index("## Realistic detector frames"):]
     for heading in ("### Goals of the issue", "### Accuracy vs lattice constant", "### Accuracy vs masked fraction",
                     "### Accuracy vs total counts", "### Accuracy vs incidence angle", "### Accuracy vs grain width",
-                    "### Accuracy vs grain height", "### Confusion matrix and recall per class", "### Window scales chosen"):
+                    "### Accuracy vs grain height", "### Accuracy vs probability of the label",
+                    "### Confusion matrix and recall per class", "### Window scales chosen"):
         assert heading in section
     assert "| grain width (unit cells) | accuracy (%) | frames |" in section
-    assert len(realistic["plots"]) == 8
+    assert len(realistic["plots"]) == 9
     for name in realistic["plots"]:
         assert f"]({name})" in section and (report / name).stat().st_size > 1000
     assert "| 150 |" in section and "| **HCP0001** |" in section

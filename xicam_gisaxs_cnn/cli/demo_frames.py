@@ -15,15 +15,15 @@ DEMO_GRAIN_CELLS: dict[str, float] = {"repetitions_lateral": 20.0, "repetitions_
 """Grain size of the demo's films, unit cells wide and high."""
 
 
-def classify_demo_frames(count: int, *, seed: int, folder: Path, picture: Path) -> tuple[int, int]:
+def classify_demo_frames(count: int, *, seed: int, folder: Path, picture: Path) -> None:
     """Write ``count`` realistic frames into ``folder``, classify each file, print a table, save ``picture``.
 
     The classes are cycled from a seed-dependent start and the lattices over
     :data:`DEMO_LATTICES_NM`; each frame is a TIFF, EDF, CBF or NeXus file in turn with its
     geometry in the header. Each file is classified exactly as ``gisaxs-cnn classify
     --beam-stop-px X0 X1 Y0 Y1 FILE`` does with the frame's beam stop (the shipped ``frames``
-    model, ``--window-scale ensemble``), so that command prints the same label, scale and OOD score; the picture
-    shows the canonical image at the scale the ensemble recorded. Returns (right, count).
+    model, ``--window-scale ensemble``), so that command prints the same label, scale and OOD
+    score; the picture shows the canonical image at the scale the ensemble recorded.
     """
     import numpy as np
 
@@ -78,4 +78,3 @@ def classify_demo_frames(count: int, *, seed: int, folder: Path, picture: Path) 
     if images:
         print(f"canonical images at the chosen scales written to "
               f"{montage(images, titles, picture, columns=len(images), title_colors=colors)}")
-    return right, count
