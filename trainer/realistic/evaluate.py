@@ -121,7 +121,7 @@ def classify_realistic(frame, path: Path, *, classifier, window_scale: float | s
 
     Returns a record: true kind, lattice constant, grain width and height in unit cells
     (None for films without), geometry values, counts, and the result's label,
-    probability, OOD score, valid fraction, window scale, fold and error.
+    probability, OOD score and flag, valid fraction, window scale, fold and error.
     """
     write_realistic_frame(path, frame)
     try:
@@ -141,6 +141,7 @@ def classify_realistic(frame, path: Path, *, classifier, window_scale: float | s
         "label": result.label,
         "probability": float(np.max(result.probabilities)) if not result.error else float("nan"),
         "ood_score": result.ood_score,
+        "ood_flag": result.ood_flag,
         "valid_fraction": result.valid_fraction,
         "window_scale": result.window_scale,
         "folded": result.folded,

@@ -27,15 +27,14 @@ def classify_demo_frames(count: int, *, seed: int, folder: Path, picture: Path) 
     """
     import numpy as np
 
-    from xicam_gisaxs_cnn_trainer.realistic.evaluate import frame_path
-    from xicam_gisaxs_cnn_trainer.realistic.frames import realistic_frame, sample_instrument, write_realistic_frame
+    from xicam_gisaxs_cnn_trainer.realistic.evaluate import classify_realistic, frame_path
+    from xicam_gisaxs_cnn_trainer.realistic.frames import realistic_frame, sample_instrument
 
     from ..classes import CLASS_NAMES
-    from ..frames import FrameResult
     from ..frames.classify import canonical_frame
+    from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE
     from ..models import DETECTOR_FRAME_MODEL_NAME, load_model
     from ..plotting import montage
-    from .classify import classify_file
 
     classifier = load_model(DETECTOR_FRAME_MODEL_NAME)
     folder.mkdir(parents=True, exist_ok=True)
@@ -53,26 +52,22 @@ def classify_demo_frames(count: int, *, seed: int, folder: Path, picture: Path) 
         rng = np.random.default_rng(seed + index)
         frame = realistic_frame(kind, nn_distance_nm=nn_distance_nm, seed=seed + index, overrides=DEMO_GRAIN_CELLS,
                                 instrument=sample_instrument(rng, total_counts=DEMO_TOTAL_COUNTS))
-        path = write_realistic_frame(frame_path(folder, index, kind, nn_distance_nm), frame)
-        try:
-            result = classify_file(path, classifier=classifier, overrides={}, window_scale=None,
-                                   beam_stop_px=frame.beam_stop_px)[0]
-        except (ValueError, OSError) as error:
-            result = FrameResult(str(path), window_scale=float("nan"), error=str(error))
-        if result.error:
-            print(f"{path.name:<26} {kind:<8} {nn_distance_nm:>6g}nm refused: {result.error}")
+        record = classify_realistic(frame, frame_path(folder, index, kind, nn_distance_nm), classifier=classifier,
+                                    window_scale=DETECTOR_FRAME_WINDOW_SCALE)
+        if record["error"]:
+            print(f"{record['file']:<26} {kind:<8} {nn_distance_nm:>6g}nm refused: {record['error']}")
             continue
-        correct = result.label == kind
+        label, probability, scale = record["label"], record["probability"], record["window_scale"]
+        correct = label == kind
         right += correct
-        probability = float(np.max(result.probabilities))
-        flag = "OOD" if result.ood_flag else ""
+        flag = "OOD" if record["ood_flag"] else ""
         beam_stop = " ".join(str(value) for value in frame.beam_stop_px)
-        print(f"{path.name:<26} {kind:<8} {nn_distance_nm:>6g}nm {beam_stop:<18} {result.label:<9} {probability:>7.3f} "
-              f"{result.window_scale:>6.2f} {nn_distance_nm / 25:>7.2f} {result.ood_score:>6.2f} {flag:<4} "
+        print(f"{record['file']:<26} {kind:<8} {nn_distance_nm:>6g}nm {beam_stop:<18} {label:<9} {probability:>7.3f} "
+              f"{scale:>6.2f} {nn_distance_nm / 25:>7.2f} {record['ood_score']:>6.2f} {flag:<4} "
               f"{'yes' if correct else 'NO'}")
-        images.append(canonical_frame(frame.counts, geometry=frame.geometry, window_scale=result.window_scale,
+        images.append(canonical_frame(frame.counts, geometry=frame.geometry, window_scale=scale,
                                       beam_stop_px=frame.beam_stop_px)[0])
-        titles.append(f"{kind} {nn_distance_nm:g} nm\n-> {result.label} {probability:.2f}, scale {result.window_scale:.2f}")
+        titles.append(f"{kind} {nn_distance_nm:g} nm\n-> {label} {probability:.2f}, scale {scale:.2f}")
         colors.append("darkgreen" if correct else "red")
     print(f"detector frames right: {right}/{count}")
     if images:
