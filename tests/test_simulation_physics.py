@@ -28,6 +28,7 @@ from xicam_gisaxs_cnn_trainer.simulation.dwba import (
 from xicam_gisaxs_cnn_trainer.simulation.fresnel import reflection_coefficient
 from xicam_gisaxs_cnn_trainer.simulation.geometry import exit_angles_from_q
 from xicam_gisaxs_cnn_trainer.simulation.lattices import IDEAL_HCP_C_OVER_A, cell_for_class
+from xicam_gisaxs_cnn_trainer.simulation.simulator import _ring_groups
 
 DOUBLE = SimulationConfig(dtype="float64", in_plane="grains")
 DELTA, BETA = silicon_refractive_index(10.0)
@@ -383,6 +384,49 @@ def test_one_call_with_per_pattern_pixels_equals_one_call_per_pattern():
                         two_theta_f_deg=np.stack([g[1] for g in grids[:2]]), config=config)
     with pytest.raises(ValueError, match="pixel_nm"):
         simulate_angles(params, alpha_f_deg=grids[0][0], two_theta_f_deg=grids[0][1], config=config, pixel_nm=torch.ones(2))
+
+
+def test_patterns_of_one_class_at_several_window_scales_in_one_call_equal_each_alone():
+    # Scaled training: lattice and window shrink together, so every pattern needs the same powder rings; one call
+    # tabulates them per pattern (to its own largest q), and gives what each pattern's own call gives.
+    config = SimulationConfig(dtype="float64")
+    scales = (0.35, 1.0, 2.83, 8.0)
+    params = sample_parameters(torch.full((4,), 6), config, torch.Generator().manual_seed(5))
+    for name in ("nn_distance_nm", "radius_nm", "debye_waller_nm"):
+        params[name] = params[name] * torch.tensor(scales, dtype=torch.float64)
+    grids = [exit_angles_from_q(*np.meshgrid(qy_nm() / s, qz_nm() / s), energy_kev=10.0, alpha_i_deg=0.2) for s in scales]
+    pixels = torch.tensor([pixel_size_nm()[0] / s for s in scales])
+    together = simulate_angles(params, alpha_f_deg=np.stack([g[0] for g in grids]),
+                               two_theta_f_deg=np.stack([g[1] for g in grids]), config=config, pixel_nm=pixels)
+    for index, (alpha_f, two_theta) in enumerate(grids):
+        one = {name: value[index:index + 1] for name, value in params.items()}
+        alone = simulate_angles(one, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta, config=config,
+                                pixel_nm=float(pixels[index]))
+        assert float(alone.amax()) > 0
+        torch.testing.assert_close(together[index], alone[0], rtol=1e-9, atol=1e-12 * float(alone.amax()))
+
+
+def test_patterns_share_a_ring_table_only_with_patterns_of_as_many_rings_within_a_factor_2():
+    counts = torch.tensor([30, 1, 12, 2, 3, 25, 4, 6])
+    groups = _ring_groups(counts)
+    assert sorted(torch.cat(groups).tolist()) == list(range(8))
+    assert [sorted(counts[group].tolist()) for group in groups] == [[1, 2], [3, 4, 6], [12], [25, 30]]
+
+
+def test_exit_angles_take_one_beam_per_pattern():
+    qy, qz = np.meshgrid(qy_nm(), qz_nm())
+    beams = [(8.0, 0.1), (12.0, 0.2), (17.0, 0.5)]
+    energy, alpha_i = (np.array(values)[:, None, None] for values in zip(*beams))
+    alpha_f, two_theta = exit_angles_from_q(qy[None], qz[None], energy_kev=energy, alpha_i_deg=alpha_i)
+    assert alpha_f.shape == two_theta.shape == (3, *qy.shape)
+    for index, (e, a) in enumerate(beams):
+        one = exit_angles_from_q(qy, qz, energy_kev=e, alpha_i_deg=a)
+        np.testing.assert_allclose(alpha_f[index], one[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(two_theta[index], one[1], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="energy_kev must hold finite values > 0"):
+        exit_angles_from_q(qy[None], qz[None], energy_kev=np.array([10.0, 0.0])[:, None, None], alpha_i_deg=0.2)
+    with pytest.raises(ValueError, match="alpha_i_deg must hold finite values > 0"):
+        exit_angles_from_q(qy[None], qz[None], energy_kev=10.0, alpha_i_deg=np.array([0.2, np.nan])[:, None, None])
 
 
 def test_simulate_is_simulate_angles_on_the_canonical_pixels():

@@ -5,9 +5,11 @@
 #   - `alexnet`, `vgg16`: the paper's networks from nothing on clean simulations (issue 4; ResNet-50
 #     reached the paper's accuracy on the CPU in session 18, so it is no longer trained here).
 # All four train at once (RUNS names a subset), each simulating its own data with data echoing
-# (--echo): on the GPU in the training process, except `frames`, whose per-frame randomisation is
-# CPU work and runs in FRAMES_WORKERS loader processes (default 8; session 19 ran it in the
-# training process and got one epoch in 4 minutes, 100 frames/s, the 2-core CPU's rate). Each
+# (--echo), on the GPU in the training process. Session 19 got `frames` one epoch in 4 minutes
+# there (100 frames/s): its simulator ran once per window scale, about 150,000 torch calls per batch
+# of 256 + 64 films of no class. Since session 26 a batch's scales share one call (about 12,000
+# torch calls; `simulate` makes 5,600 per 256 and trained at 1,600/s on an H100). FRAMES_WORKERS=8
+# simulates `frames` in 8 CPU loader processes instead (one thread each; unmeasured on the device). Each
 # trains for MINUTES (default 4); then each is evaluated on the report's held-out set (seed 90210,
 # no realistic frames: fabio is not on the device image). Everything small comes back in one file,
 # $OUT/gpu_session.tgz: the compact bundles (1.7 MB each), every manifest, training log and
@@ -21,7 +23,7 @@
 #     && bash tools/gpu_session.sh
 #   here, after: tar xzf gpu_session.tgz -C gpu; gisaxs-cnn evaluate --model gpu/frames --realistic 2 ...
 #
-# MINUTES=0.05 DEVICE=cpu BATCHES=2 BATCH_SIZE=14 PER_CLASS=2 FRAMES_WORKERS=1 bash tools/gpu_session.sh
+# MINUTES=0.05 DEVICE=cpu BATCHES=2 BATCH_SIZE=14 PER_CLASS=2 bash tools/gpu_session.sh
 # (with .venv/bin first in PATH) checks the whole script on a CPU (7 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +46,7 @@ echo '{"rescale_probability": 0.5, "rescale_size": [20, 40]}' > "$work/low.json"
 common=(--device "$DEVICE" "${amp[@]}" --workers 0 --batch-size "$BATCH_SIZE" --batches-per-epoch "$BATCHES"
         --validation-batches 4 --epochs 10000 --time-budget "$MINUTES" --quiet)
 declare -A runs=(
-    [frames]="--init frames --data simulate-scaled --randomise --outliers 0.25 --echo 4 --lr 5e-4 --seed 1001 --workers ${FRAMES_WORKERS:-8}"
+    [frames]="--init frames --data simulate-scaled --randomise --outliers 0.25 --echo 4 --lr 5e-4 --seed 1001 --workers ${FRAMES_WORKERS:-0}"
     [default]="--init default --mixture $work/low.json --echo 4 --lr 3e-4 --seed 1002"
     [alexnet]="--arch alexnet --degradation clean --echo 8 --lr 3e-4 --seed 1003"
     [vgg16]="--arch vgg16 --degradation clean --echo 8 --lr 1e-3 --seed 1004"

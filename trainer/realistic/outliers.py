@@ -69,14 +69,14 @@ def outlier_batch(
     classes = torch.randint(NUM_CLASSES, (int(count),), generator=generator)
     disordered = dataclasses.replace(config, debye_waller_fraction_range=DISORDERED_DEBYE_WALLER_FRACTION)
     params = sample_scaled_parameters(classes, config=disordered, generator=generator)
-    images = torch.zeros(int(count), 1, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.float32)
+    images = torch.zeros(int(count), 1, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.float32, device=device)
     alpha_f, _ = scaled_exit_angles(params)
     rows = np.flatnonzero(kinds == OUTLIER_KINDS.index("disordered"))
     if rows.size:
         chosen = {name: value[rows] for name, value in params.items()}
-        images[rows] = render_scaled(chosen, config=disordered)[0]
+        images[torch.from_numpy(rows).to(device)] = render_scaled(chosen, config=disordered, device=device)[0]
     for row in np.flatnonzero(kinds == OUTLIER_KINDS.index("monolayer")):
-        images[row, 0] = torch.from_numpy(_monolayer(params, int(row), alpha_f[row], generator))
+        images[int(row), 0] = torch.from_numpy(_monolayer(params, int(row), alpha_f[row], generator)).to(device)
     masks = torch.from_numpy(alpha_f >= 0)[:, None]
     labels = torch.full((int(count),), OUTLIER_LABEL, dtype=torch.int64)
     return Batch(images, masks, labels, params).to(device)

@@ -109,14 +109,10 @@ def sample_scaled_parameters(
 def scaled_exit_angles(params: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
     """Exit angle alpha_f and in-plane angle 2theta_f, degrees, (N, 125, 125), of each pattern's canonical
     pixels at its ``window_scale``, ``energy_kev`` and ``alpha_i_deg``."""
-    count = params["window_scale"].numel()
-    alpha_f, two_theta = np.empty((2, count, IMAGE_SIZE, IMAGE_SIZE))
-    for index in range(count):  # pixel angles per pattern (cheap)
-        qy, qz = canonical_axes_nm(float(params["window_scale"][index]))
-        qz_mesh, qy_mesh = np.meshgrid(qz, qy, indexing="ij")
-        alpha_f[index], two_theta[index] = exit_angles_from_q(qy_mesh, qz_mesh, energy_kev=float(params["energy_kev"][index]),
-                                                              alpha_i_deg=float(params["alpha_i_deg"][index]))
-    return alpha_f, two_theta
+    qy, qz = canonical_axes_nm(1.0)
+    scales = params["window_scale"].double().numpy()[:, None, None]
+    per_pattern = {name: params[name].double().numpy()[:, None, None] for name in ("energy_kev", "alpha_i_deg")}
+    return exit_angles_from_q(qy[None, None, :] / scales, qz[None, :, None] / scales, **per_pattern)
 
 
 def simulate_scaled_batch(
@@ -161,16 +157,12 @@ def render_scaled(
     params: dict[str, torch.Tensor], *, config: SimulationConfig, device: torch.device | str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 1, 125, 125) float32 and masks (True above the horizon) of :func:`sample_scaled_parameters`' draw."""
-    scales = params["window_scale"]
     alpha_f, two_theta = scaled_exit_angles(params)
-    pixel_nm = pixel_size_nm()[0] / scales  # the canonical pixel, shrunk with the window
-    images = torch.empty(scales.numel(), 1, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.float32, device=device)
-    for scale in torch.unique(scales):  # one simulator call per scale: its rings stay few (lattice x window fixed)
-        group = torch.nonzero(scales == scale).flatten()
-        simulated = {name: value[group] for name, value in params.items() if name != "window_scale"}
-        images[group.to(device), 0] = simulate_angles(simulated, alpha_f_deg=alpha_f[group.numpy()],
-                                                      two_theta_f_deg=two_theta[group.numpy()], config=config,
-                                                      device=device, pixel_nm=pixel_nm[group]).float()
+    pixel_nm = pixel_size_nm()[0] / params["window_scale"]  # the canonical pixel, shrunk with the window
+    simulated = {name: value for name, value in params.items() if name != "window_scale"}
+    # one call for every scale: the powder rings to tabulate follow each pattern's lattice-to-window ratio
+    images = simulate_angles(simulated, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta, config=config, device=device,
+                             pixel_nm=pixel_nm).float()[:, None]
     return images, torch.from_numpy(alpha_f >= 0)[:, None].to(device)
 
 
@@ -286,7 +278,7 @@ class Randomiser:
         film = torch.where(valid, images[:, 0].double(), torch.zeros((), dtype=torch.float64, device=device))
         mean = film.sum(dim=(1, 2)) / valid.sum(dim=(1, 2)).clamp_min(1)
         film = film / torch.where(mean > 0, mean, torch.ones_like(mean))[:, None, None]
-        optics = torch.tensor([silicon_refractive_index(float(e)) for e in energy], dtype=torch.float64, device=device)
+        optics = torch.tensor([silicon_refractive_index(e) for e in energy.tolist()], dtype=torch.float64, device=device)
         delta, beta = optics[:, :1], optics[:, 1:]
         r_f = reflection_coefficient(alpha_f.clamp_min(0), delta=delta, beta=beta)
         yoneda = (1 + r_f).abs().square()

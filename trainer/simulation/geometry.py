@@ -11,16 +11,15 @@ angle 2theta_f. With k = 2 pi / lambda (nm^-1):
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
-from xicam_gisaxs_cnn.physics import wavenumber_nm
+from xicam_gisaxs_cnn.physics import HC_KEV_NM
 from xicam_gisaxs_cnn.validation import check_scalar
 
 
 def exit_angles_from_q(
-    qy_nm: np.ndarray, qz_nm: np.ndarray, *, energy_kev: float, alpha_i_deg: float
+    qy_nm: np.ndarray, qz_nm: np.ndarray, *, energy_kev: float | np.ndarray, alpha_i_deg: float | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exit angles of the pixels at given (qy, qz), qx following from the Ewald sphere.
 
@@ -28,10 +27,11 @@ def exit_angles_from_q(
     ----------
     qy_nm, qz_nm : ndarray
         Wavevector transfer of each pixel, nm^-1, same shape.
-    energy_kev : float
-        Beam energy, keV.
-    alpha_i_deg : float
-        Incidence angle, degrees.
+    energy_kev : float or ndarray
+        Beam energy, keV: one, or an array that broadcasts against the pixels
+        (e.g. (N, 1, 1) for N patterns of (N, H, W) pixels).
+    alpha_i_deg : float or ndarray
+        Incidence angle, degrees, likewise.
 
     Returns
     -------
@@ -45,15 +45,24 @@ def exit_angles_from_q(
     >>> round(float(a[0]), 4), float(t[0])
     (0.3653, 0.0)
     """
-    energy_kev = check_scalar(energy_kev, "energy_kev", minimum=0.0, inclusive=False)
-    alpha_i_deg = check_scalar(alpha_i_deg, "alpha_i_deg", minimum=0.0, inclusive=False)
-    qy_nm, qz_nm = np.broadcast_arrays(np.asarray(qy_nm, float), np.asarray(qz_nm, float))
-    k = wavenumber_nm(energy_kev)
-    sin_alpha_f = qz_nm / k - math.sin(math.radians(alpha_i_deg))
+    energy_kev, alpha_i_deg = (_positive(value, name) for value, name in ((energy_kev, "energy_kev"), (alpha_i_deg, "alpha_i_deg")))
+    qy_nm, qz_nm = np.asarray(qy_nm, float), np.asarray(qz_nm, float)
+    shape = np.broadcast_shapes(qy_nm.shape, qz_nm.shape, np.shape(energy_kev), np.shape(alpha_i_deg))
+    k = 2.0 * np.pi * energy_kev / HC_KEV_NM
+    sin_alpha_f = qz_nm / k - np.sin(np.radians(alpha_i_deg))  # only as large as qz and the beam: rows x patterns
     if np.any(np.abs(sin_alpha_f) > 1):
-        raise ValueError(f"qz_nm must lie within the Ewald sphere (|qz| <= {k:.4g}), got {np.abs(qz_nm).max()}")
-    cos_alpha_f = np.sqrt(1.0 - sin_alpha_f**2)
-    sin_two_theta = qy_nm / (k * cos_alpha_f)
+        raise ValueError(f"qz_nm must lie within the Ewald sphere (|qz| <= {np.min(k):.4g}), got {np.abs(qz_nm).max()}")
+    sin_two_theta = qy_nm / (k * np.sqrt(1.0 - sin_alpha_f**2))
     if np.any(np.abs(sin_two_theta) > 1):
         raise ValueError(f"qy_nm must lie within the Ewald sphere, got {np.abs(qy_nm).max()}")
-    return np.degrees(np.arcsin(sin_alpha_f)), np.degrees(np.arcsin(sin_two_theta))
+    return tuple(np.broadcast_to(np.degrees(np.arcsin(sine)), shape).copy() for sine in (sin_alpha_f, sin_two_theta))
+
+
+def _positive(value: float | np.ndarray, name: str) -> float | np.ndarray:
+    """``value`` (a number or an array) after checking every element is finite and > 0."""
+    if np.ndim(value) == 0:
+        return check_scalar(value, name, minimum=0.0, inclusive=False)
+    array = np.asarray(value, float)
+    if not (np.isfinite(array).all() and (array > 0).all()):
+        raise ValueError(f"{name} must hold finite values > 0, got {array.ravel()[~(np.isfinite(array.ravel()) & (array.ravel() > 0))][:5]}")
+    return array

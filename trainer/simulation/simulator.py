@@ -43,7 +43,7 @@ from .fresnel import reflection_coefficient
 from .geometry import exit_angles_from_q
 from .lattices import IDEAL_HCP_C_OVER_A, OrthorhombicCell, cell_edges_nm, cell_for_class
 
-SIMULATOR_VERSION: str = "1.1.0"
+SIMULATOR_VERSION: str = "1.1.1"
 """Version of the simulator physics; saved with every dataset."""
 
 REQUIRED_PARAMETERS: tuple[str, ...] = (
@@ -175,39 +175,54 @@ def _powder_intensity(
     with L_j the site column's amplitude (:func:`_layer_amplitudes`). The rings are
     tabulated over q_par and interpolated, so the cost grows with the number of
     rings, not of pixels x rings. ``sigma_q`` (B,) is the in-plane resolution, nm^-1.
+
+    Each pattern has its own table, from 0 to its own largest q_par, of the rings
+    that reach its pixels; patterns that need about as many rings share one (B, H, T)
+    block (:func:`_ring_groups`). The count of rings follows each pattern's q_par x
+    lattice, so patterns of one lattice-to-window ratio at different window scales
+    cost no more in one call than at one scale.
     """
     a, b, c = edges
     layers = _layer_amplitudes(cell, transfers=transfers, paths=paths, coherent_form=coherent_form, bottom=bottom,
                                c=c[:, None], n_vertical=n_vertical, dtype=dtype)
     levels = sorted(layers)
     q_par = torch.sqrt(qx**2 + qy**2)
-    q_max = float(q_par.max())
+    q_max = q_par.amax(dim=1).clamp_min(1e-12)  # (B,)
     variance = sigma_q**2 + 2.0 * math.pi / (n_lateral**2 * a * b)
-    reach = q_max + 6.0 * float(variance.max().sqrt())
-    h_max, k_max = (math.ceil(reach * float(edge.max()) / (2.0 * math.pi)) for edge in (a, b))
+    reach = q_max + 6.0 * variance.sqrt()
+    h_max, k_max = (math.ceil(float((reach * edge).max()) / (2.0 * math.pi)) for edge in (a, b))
     h, k = torch.meshgrid(torch.arange(-h_max, h_max + 1), torch.arange(-k_max, k_max + 1), indexing="ij")
     h, k = h.flatten().to(qx.device, torch.float64), k.flatten().to(qx.device, torch.float64)
     g = 2.0 * math.pi * torch.sqrt((h[None, :] / a[:, None]) ** 2 + (k[None, :] / b[:, None]) ** 2)  # (B, H)
-    seen = (g - 6.0 * variance.sqrt()[:, None] < q_max).any(dim=0)
-    h, k, g = h[seen], k[seen], g[:, seen]
+    needed = g - 6.0 * variance.sqrt()[:, None] < q_max[:, None]  # (B, H): the ring reaches the pattern's pixels
+    seen = needed.any(dim=0)
+    h, k, g, needed = h[seen], k[seen], g[:, seen], needed[:, seen]
     # basis sum per height: c_z(h, k) = sum over the sites at height z of exp(-2 pi i (h x + k y))
     coefficient = {
         level: sum(torch.exp(-2j * math.pi * (h * x + k * y) / 6.0) for x, y, z in cell.basis_sixths if z == level)
         for level in levels
     }
     table_points = 1024
-    grid = torch.linspace(0.0, q_max, table_points, dtype=torch.float64, device=qx.device)
+    grid = torch.linspace(0.0, 1.0, table_points, dtype=torch.float64, device=qx.device)[None, :] * q_max[:, None]  # (B, T)
     s2 = variance[:, None, None]
     weight = (2.0 * math.pi * n_lateral) ** 2 / (a * b)
-    ring = ((weight[:, None, None] / (2.0 * math.pi * s2)) * torch.exp(-((grid[None, None, :] - g[:, :, None]) ** 2) / (2.0 * s2))
-            * torch.special.i0e(grid[None, None, :] * g[:, :, None] / s2)).to(dtype)  # (B, H, T)
-    position = q_par * ((table_points - 1) / q_max)
+    blocks = []
+    for rows in _ring_groups(needed.sum(dim=1)):
+        used = needed[rows].any(dim=0)
+        q, centre, width = grid[rows][:, None, :], g[rows][:, used][:, :, None], s2[rows]
+        ring = ((weight[rows, None, None] / (2.0 * math.pi * width)) * torch.exp(-((q - centre) ** 2) / (2.0 * width))
+                * torch.special.i0e(q * centre / width)).to(dtype)  # (b, H used, T)
+        blocks.append((rows, used, ring))
+    position = q_par * ((table_points - 1) / q_max[:, None])
     lower = position.floor().clamp(max=table_points - 2).long()
     fraction = (position - lower).to(dtype)
 
     def tabulated(products: torch.Tensor) -> torch.Tensor:
-        parts = [torch.einsum("h,bht->bt", part.to(dtype), ring) for part in (products.real, products.imag)]
-        table = torch.complex(*parts) if bool(products.imag.any()) else parts[0]
+        complex_valued = bool(products.imag.any())
+        table = torch.empty(q_par.shape[0], table_points, dtype=products.dtype if complex_valued else dtype, device=qx.device)
+        for rows, used, ring in blocks:
+            parts = [torch.einsum("h,bht->bt", part[used].to(dtype), ring) for part in (products.real, products.imag)]
+            table[rows] = torch.complex(*parts).to(table.dtype) if complex_valued else parts[0]
         return torch.gather(table, 1, lower) * (1.0 - fraction) + torch.gather(table, 1, lower + 1) * fraction
 
     intensity = torch.zeros(qx.shape, dtype=dtype, device=qx.device)
@@ -217,6 +232,22 @@ def _powder_intensity(
             cross = tabulated(coefficient[first] * coefficient[second].conj())
             intensity += 2.0 * (layers[first] * layers[second].conj() * cross).real
     return intensity.clamp_min(0.0)
+
+
+def _ring_groups(ring_counts: torch.Tensor, *, spread: float = 2.0) -> list[torch.Tensor]:
+    """Row indices of patterns grouped by how many powder rings they need, each group within a factor ``spread``.
+
+    A group's table holds every ring any of its patterns needs, so mixing a pattern of few
+    rings with one of many wastes the difference; grouping bounds that waste at ``spread``.
+    """
+    order = torch.argsort(ring_counts.cpu(), stable=True)
+    counts = ring_counts.cpu()[order].tolist()
+    groups, start = [], 0
+    for index in range(1, len(counts) + 1):
+        if index == len(counts) or counts[index] > spread * max(counts[start], 1):
+            groups.append(order[start:index].to(ring_counts.device))
+            start = index
+    return groups
 
 
 def _coherent_intensity(
