@@ -85,14 +85,13 @@ def outlier_batch(
 def _monolayer(params: dict[str, torch.Tensor], row: int, alpha_f_deg: np.ndarray, generator: torch.Generator) -> np.ndarray:
     """One monolayer at the pattern's scale, energy and lattice spacing, (125, 125)."""
     scale = float(params["window_scale"][row])
-    qy, qz = canonical_axes_nm(scale)
-    qz_mesh, qy_mesh = np.meshgrid(qz, qy, indexing="ij")
+    qy, qz = canonical_axes_nm(scale)  # a row of qy and a column of qz: the rods, which follow qy alone, on 125 values
     draws = torch.rand(3, generator=generator, dtype=torch.float64).tolist()
     spacing = float(params["nn_distance_nm"][row])
     low, high = (math.log(v) for v in MONOLAYER_GRAIN_CELLS)
     cells = math.exp(low + (high - low) * draws[0])
     width = math.hypot(2 * math.pi / (cells * spacing), pixel_size_nm()[0] / scale)
-    intensity = monolayer_intensity(qy_mesh, qz_mesh, nn_distance_nm=spacing, radius_nm=spacing * (0.3 + 0.15 * draws[1]),
+    intensity = monolayer_intensity(qy[None, :], qz[:, None], nn_distance_nm=spacing, radius_nm=spacing * (0.3 + 0.15 * draws[1]),
                                     width_nm=width, lattice="hexagonal" if draws[2] < 0.5 else "square")
     transmission = transmission_squared(np.clip(alpha_f_deg, 0, None), float(params["energy_kev"][row]))
     return np.where(alpha_f_deg >= 0, intensity * transmission, 0.0)
