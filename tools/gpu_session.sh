@@ -13,7 +13,8 @@
 # trains for MINUTES (default 4); then each is evaluated on the report's held-out set (seed 90210,
 # no realistic frames: fabio is not on the device image). Everything small comes back in one file,
 # $OUT/gpu_session.tgz: the compact bundles (1.7 MB each), every manifest, training log and
-# report (metrics.json, report.md). The paper networks' weights (94-537 MB) stay on the device.
+# report (metrics.json, report.md), and benchmarks/bench_scaled_simulation.py's figures on the
+# device (scaled_simulation.txt). The paper networks' weights (94-537 MB) stay on the device.
 #
 # The device image has PyTorch, numpy, scipy, h5py, safetensors, matplotlib and tqdm but not
 # platformdirs, and no package index: carry its wheel (device README) and put it on the path.
@@ -78,6 +79,10 @@ for name in $RUNS; do
     cp "$work/$name/manifest.json" "$work/pack/reports/$name/" 2>/dev/null || true
     cp "$work/$name-report"/{metrics.json,report.md} "$work/pack/reports/$name/" 2>/dev/null || true
 done
+# the scaled simulation's rate on this device, one call against one per scale (docs/benchmarks.md)
+python3 benchmarks/bench_scaled_simulation.py --device "$DEVICE" --batch "$BATCH_SIZE" --rounds 2 \
+    > "$work/pack/scaled_simulation.txt" 2>&1 || status=1
+cat "$work/pack/scaled_simulation.txt"
 tar czf "$OUT/gpu_session.tgz" -C "$work/pack" .
 python3 - "$work/pack/reports" <<'EOF'
 import json, pathlib, sys
