@@ -110,8 +110,8 @@ def scaled_exit_angles(params: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.
     """Exit angle alpha_f and in-plane angle 2theta_f, degrees, (N, 125, 125), of each pattern's canonical
     pixels at its ``window_scale``, ``energy_kev`` and ``alpha_i_deg``."""
     qy, qz = canonical_axes_nm(1.0)
-    scales = params["window_scale"].double().numpy()[:, None, None]
-    per_pattern = {name: params[name].double().numpy()[:, None, None] for name in ("energy_kev", "alpha_i_deg")}
+    scales = params["window_scale"].double().cpu().numpy()[:, None, None]
+    per_pattern = {name: params[name].double().cpu().numpy()[:, None, None] for name in ("energy_kev", "alpha_i_deg")}
     return exit_angles_from_q(qy[None, None, :] / scales, qz[None, :, None] / scales, **per_pattern)
 
 

@@ -11,7 +11,6 @@ angle 2theta_f. With k = 2 pi / lambda (nm^-1):
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from xicam_gisaxs_cnn.physics import HC_KEV_NM
@@ -63,6 +62,7 @@ def _positive(value: float | np.ndarray, name: str) -> float | np.ndarray:
     if np.ndim(value) == 0:
         return check_scalar(value, name, minimum=0.0, inclusive=False)
     array = np.asarray(value, float)
-    if not (np.isfinite(array).all() and (array > 0).all()):
-        raise ValueError(f"{name} must hold finite values > 0, got {array.ravel()[~(np.isfinite(array.ravel()) & (array.ravel() > 0))][:5]}")
+    bad = array[~(np.isfinite(array) & (array > 0))]
+    if bad.size:
+        raise ValueError(f"{name} must hold finite values > 0, got {bad[:5].tolist()}")
     return array

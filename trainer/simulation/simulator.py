@@ -219,10 +219,11 @@ def _powder_intensity(
 
     def tabulated(products: torch.Tensor) -> torch.Tensor:
         complex_valued = bool(products.imag.any())
-        table = torch.empty(q_par.shape[0], table_points, dtype=products.dtype if complex_valued else dtype, device=qx.device)
+        table_dtype = torch.promote_types(dtype, torch.complex64) if complex_valued else dtype
+        table = torch.empty(q_par.shape[0], table_points, dtype=table_dtype, device=qx.device)
         for rows, used, ring in blocks:
             parts = [torch.einsum("h,bht->bt", part[used].to(dtype), ring) for part in (products.real, products.imag)]
-            table[rows] = torch.complex(*parts).to(table.dtype) if complex_valued else parts[0]
+            table[rows] = torch.complex(*parts) if complex_valued else parts[0]
         return torch.gather(table, 1, lower) * (1.0 - fraction) + torch.gather(table, 1, lower + 1) * fraction
 
     intensity = torch.zeros(qx.shape, dtype=dtype, device=qx.device)
