@@ -363,14 +363,8 @@ def test_cost_does_not_grow_with_grain_size():
 
 # --- the interface ------------------------------------------------------------------------------------------------
 
-def test_one_call_with_per_pattern_pixels_equals_one_call_per_pattern():
-    config = SimulationConfig(dtype="float64")
-    params = sample_parameters(torch.tensor([1, 4, 6]), config, torch.Generator().manual_seed(3))
-    geometries = [(8.0, 0.1, 0.5), (12.0, 0.2, 1.0), (17.0, 0.4, 2.0)]  # energy keV, alpha_i deg, q window scale
-    params["energy_kev"] = torch.tensor([g[0] for g in geometries], dtype=torch.float64)
-    params["alpha_i_deg"] = torch.tensor([g[1] for g in geometries], dtype=torch.float64)
-    grids = [exit_angles_from_q(*np.meshgrid(qy_nm() / s, qz_nm() / s), energy_kev=e, alpha_i_deg=a) for e, a, s in geometries]
-    pixels = torch.tensor([pixel_size_nm()[0] / s for *_, s in geometries])
+def assert_one_call_equals_each_alone(params, grids, pixels, config) -> None:
+    """One ``simulate_angles`` call on every pattern's own pixel grid gives what each pattern's own call gives."""
     together = simulate_angles(params, alpha_f_deg=np.stack([g[0] for g in grids]),
                                two_theta_f_deg=np.stack([g[1] for g in grids]), config=config, pixel_nm=pixels)
     for index, (alpha_f, two_theta) in enumerate(grids):
@@ -379,6 +373,17 @@ def test_one_call_with_per_pattern_pixels_equals_one_call_per_pattern():
                                 pixel_nm=float(pixels[index]))
         assert float(alone.amax()) > 0
         torch.testing.assert_close(together[index], alone[0], rtol=1e-9, atol=1e-12 * float(alone.amax()))
+
+
+def test_one_call_with_per_pattern_pixels_equals_one_call_per_pattern():
+    config = SimulationConfig(dtype="float64")
+    params = sample_parameters(torch.tensor([1, 4, 6]), config, torch.Generator().manual_seed(3))
+    geometries = [(8.0, 0.1, 0.5), (12.0, 0.2, 1.0), (17.0, 0.4, 2.0)]  # energy keV, alpha_i deg, q window scale
+    params["energy_kev"] = torch.tensor([g[0] for g in geometries], dtype=torch.float64)
+    params["alpha_i_deg"] = torch.tensor([g[1] for g in geometries], dtype=torch.float64)
+    grids = [exit_angles_from_q(*np.meshgrid(qy_nm() / s, qz_nm() / s), energy_kev=e, alpha_i_deg=a) for e, a, s in geometries]
+    pixels = torch.tensor([pixel_size_nm()[0] / s for *_, s in geometries])
+    assert_one_call_equals_each_alone(params, grids, pixels, config)
     with pytest.raises(ValueError, match="one per pattern"):
         simulate_angles(params, alpha_f_deg=np.stack([g[0] for g in grids[:2]]),
                         two_theta_f_deg=np.stack([g[1] for g in grids[:2]]), config=config)
@@ -396,14 +401,7 @@ def test_patterns_of_one_class_at_several_window_scales_in_one_call_equal_each_a
         params[name] = params[name] * torch.tensor(scales, dtype=torch.float64)
     grids = [exit_angles_from_q(*np.meshgrid(qy_nm() / s, qz_nm() / s), energy_kev=10.0, alpha_i_deg=0.2) for s in scales]
     pixels = torch.tensor([pixel_size_nm()[0] / s for s in scales])
-    together = simulate_angles(params, alpha_f_deg=np.stack([g[0] for g in grids]),
-                               two_theta_f_deg=np.stack([g[1] for g in grids]), config=config, pixel_nm=pixels)
-    for index, (alpha_f, two_theta) in enumerate(grids):
-        one = {name: value[index:index + 1] for name, value in params.items()}
-        alone = simulate_angles(one, alpha_f_deg=alpha_f, two_theta_f_deg=two_theta, config=config,
-                                pixel_nm=float(pixels[index]))
-        assert float(alone.amax()) > 0
-        torch.testing.assert_close(together[index], alone[0], rtol=1e-9, atol=1e-12 * float(alone.amax()))
+    assert_one_call_equals_each_alone(params, grids, pixels, config)
 
 
 def test_patterns_share_a_ring_table_only_with_patterns_of_as_many_rings_within_a_factor_2():
