@@ -8,7 +8,7 @@ import pytest
 
 from xicam_gisaxs_cnn.canonical import qy_nm, qz_nm
 from xicam_gisaxs_cnn.frames import (
-    DetectorGeometry, canonical_axes_nm, canonical_frame, pixel_from_q, resample, resampling_plan,
+    DetectorGeometry, canonical_axes_nm, canonical_frame, pixel_from_q, resample, resample_scales, resampling_plan,
 )
 from xicam_gisaxs_cnn.frames.detectors import PILATUS_1M as PILATUS_1M_LAYOUT
 from xicam_gisaxs_cnn.physics import wavenumber_nm
@@ -151,6 +151,39 @@ def test_batch_resampling_equals_frame_by_frame():
         np.testing.assert_array_equal(masks[index], mask)
 
 
+def frame_bright_near_the_beam(case: str) -> np.ndarray:
+    """Counts of about 200 near the direct beam falling to 0.01 far from it, Pilatus gaps reading -1.
+
+    Zeros are rare in a small window about the beam and the majority of a large one, so the
+    automatic zero_is_gap decision differs between window scales; ``case`` adds NaN pixels or
+    dead pixels reading -2 outside the gaps, far from the beam (in large windows only).
+    """
+    y, x = np.mgrid[0:PILATUS_1M[0], 0:PILATUS_1M[1]]
+    distance_px = np.hypot(x - GEOMETRY.beam_centre_px[0], y - GEOMETRY.beam_centre_px[1])
+    rng = np.random.default_rng(21)
+    frame = rng.poisson(200.0 * np.exp(-distance_px / 60.0) + 0.01).astype(np.float32)
+    if case == "nan":
+        frame[rng.random(PILATUS_1M) < 0.01] = np.nan
+    if case == "dead pixels":
+        frame[100, 100] = frame[120, 850] = -2
+    frame[PILATUS_1M_LAYOUT.gap_mask()] = -1
+    return frame
+
+
+@pytest.mark.parametrize("case", ["counts", "nan", "dead pixels"])
+def test_resampling_at_many_scales_equals_each_scale_alone(case):
+    frame, scales, stop = frame_bright_near_the_beam(case), (0.25, 0.5, 1.0, 2.0, 5.66, 16.0), (470, 490, 940, 1042)
+    images, masks = resample_scales(frame, geometry=GEOMETRY, window_scales=scales, beam_stop_px=stop)
+    assert images.shape == masks.shape == (len(scales), 125, 125) and images.dtype == np.float32
+    for image, mask, scale in zip(images, masks, scales):
+        expected_image, expected_mask = resample(frame, geometry=GEOMETRY, window_scale=scale, beam_stop_px=stop)
+        np.testing.assert_array_equal(image, expected_image)
+        np.testing.assert_array_equal(mask, expected_mask)
+    zero_fraction = [np.mean(frame.ravel()[resampling_plan(PILATUS_1M, geometry=GEOMETRY, window_scale=scale,
+                                                          beam_stop_px=stop).pixels] == 0) for scale in (0.25, 2.0)]
+    assert zero_fraction[0] > 0.5 and zero_fraction[1] < 0.1  # the windows decide about zeros differently
+
+
 def test_bad_frames_and_plans_raise_value_errors_naming_the_problem():
     plan = resampling_plan(PILATUS_1M, geometry=GEOMETRY)
     with pytest.raises(ValueError, match=r"frame shape \(100, 100\) does not match the detector shape \(1043, 981\)"):
@@ -163,3 +196,9 @@ def test_bad_frames_and_plans_raise_value_errors_naming_the_problem():
         canonical_frame(np.ones(PILATUS_1M), geometry=None)
     with pytest.raises(ValueError, match="of the canonical grid holds data after masking"):
         canonical_frame(np.full(PILATUS_1M, -1.0), geometry=GEOMETRY)
+    with pytest.raises(ValueError, match=r"frame must be a 2-D array, got shape \(2, 1043, 981\)"):
+        resample_scales(np.ones((2, *PILATUS_1M)), geometry=GEOMETRY, window_scales=[1.0])
+    with pytest.raises(ValueError, match="frame must hold real numbers, got dtype complex128"):
+        resample_scales(np.ones(PILATUS_1M, dtype=complex), geometry=GEOMETRY, window_scales=[1.0])
+    with pytest.raises(ValueError, match="window_scale must be a finite number > 0, got 0.0"):
+        resample_scales(np.ones(PILATUS_1M), geometry=GEOMETRY, window_scales=[1.0, 0.0])

@@ -3,14 +3,16 @@
 The expensive part, finding which detector pixels fall in which canonical cell,
 depends only on the geometry and the frame shape; it is done once in a
 :class:`ResamplingPlan` and applied to every frame (or a batch) as one gather of
-the pixels in the window and one sparse matrix product (sums and valid counts
-together), fast enough for Pilatus frames at detector rates.
+the pixels in the window and sparse matrix products (sums and valid counts),
+fast enough for Pilatus frames at detector rates. :func:`resample_scales` resamples
+one frame at many window scales, classifying its pixels once for all of them.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import math
+from typing import Sequence
 
 import numpy as np
 import scipy.sparse
@@ -108,18 +110,51 @@ class ResamplingPlan:
         mask = masks.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
         return (image[0], mask[0]) if single else (image, mask)
 
+    @functools.cached_property
+    def frame_binning(self) -> scipy.sparse.csr_matrix:
+        """``binning`` with a column for every detector pixel (rows x columns of them), made when first needed."""
+        return scipy.sparse.csr_matrix((self.binning.data, self.pixels[self.binning.indices], self.binning.indptr),
+                                       shape=(IMAGE_SIZE**2, self.shape[0] * self.shape[1]))
+
     def _apply_one(self, flat: np.ndarray, zero_is_gap: bool | None) -> tuple[np.ndarray, np.ndarray]:
-        window = flat[self.pixels]
+        return self._bin(_PixelClasses.of(flat[self.pixels]), self.binning, flat, zero_is_gap)
+
+    def _bin(self, classes: _PixelClasses, binning: scipy.sparse.csr_matrix, flat: np.ndarray,
+             zero_is_gap: bool | None) -> tuple[np.ndarray, np.ndarray]:
+        """Image and mask from ``classes`` of the window's pixels (``binning``) or of the whole frame (``frame_binning``)."""
+        sums, positive, zero = binning @ classes.counts, binning @ classes.positive, binning @ classes.zero
         if zero_is_gap is None:
-            zero_is_gap = not (window < 0).any() and np.count_nonzero(window == 0) < ZEROS_AS_GAPS_BELOW * window.size
-        values, valid = _valid_values(window, zero_is_gap)
-        sums, counts = (self.binning @ np.stack([values, valid.astype(np.float32)], axis=1)).T
+            no_negative = classes.negative is None or not (binning @ classes.negative).any()
+            zero_is_gap = no_negative and zero.sum() < ZEROS_AS_GAPS_BELOW * self.pixels.size
+        counts = positive if zero_is_gap else positive + zero
         enough = (counts > 0) & (counts >= self.min_valid_fraction * self.cell_pixels)
         with np.errstate(invalid="ignore", divide="ignore"):
             image = np.where(enough, sums / counts, np.float32(0)).astype(np.float32)
         fallback = (self.cell_pixels == 0) & (self.nearest >= 0)
         image[fallback], enough[fallback] = _valid_values(flat[self.nearest[fallback]], zero_is_gap)
         return image, enough
+
+
+@dataclasses.dataclass(frozen=True)
+class _PixelClasses:
+    """Detector pixels as float32 vectors of 0 and 1 (and their counts) for the binning products."""
+
+    counts: np.ndarray
+    """The value where positive, else 0."""
+    positive: np.ndarray
+    zero: np.ndarray
+    negative: np.ndarray | None
+    """None when no pixel is negative (NaN is none of the four)."""
+
+    @classmethod
+    def of(cls, values: np.ndarray, never_binned: np.ndarray | None = None) -> _PixelClasses:
+        """Classes of ``values``; negative pixels where ``never_binned`` (boolean, e.g. module gaps) do not count."""
+        values = values.astype(np.float32, copy=False)
+        positive, negative = values > 0, values < 0
+        if never_binned is not None:
+            negative &= ~never_binned
+        return cls(np.where(positive, values, np.float32(0)), positive.astype(np.float32),
+                   (values == 0).astype(np.float32), negative.astype(np.float32) if negative.any() else None)
 
 
 def _valid_values(values: np.ndarray, zero_is_gap: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -227,6 +262,36 @@ def resample(
         plan = resampling_plan(frame.shape, geometry=geometry, window_scale=window_scale,
                                beam_stop_px=beam_stop_px, pixel_valid=pixel_valid)
     return plan.apply(frame, zero_is_gap=zero_is_gap)
+
+
+def resample_scales(
+    frame: np.ndarray,
+    *,
+    geometry: DetectorGeometry,
+    window_scales: Sequence[float],
+    beam_stop_px: BeamStop | None = None,
+    zero_is_gap: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resample one detector frame at each of ``window_scales``: ``(images, masks)``, each (S, 125, 125).
+
+    The same as :func:`resample` at each scale, but the frame's pixels are classified
+    (positive, zero, negative) once for every scale, and each scale's plan bins them
+    straight from the whole frame.
+    """
+    frame = np.asarray(frame)
+    if frame.ndim != 2:
+        raise ValueError(f"frame must be a 2-D array, got shape {frame.shape}")
+    if not np.issubdtype(frame.dtype, np.number) or np.iscomplexobj(frame):
+        raise ValueError(f"frame must hold real numbers, got dtype {frame.dtype}")
+    stop = None if beam_stop_px is None else tuple(beam_stop_px)
+    plans = [_cached_plan(frame.shape, geometry, float(scale), stop) for scale in window_scales]
+    flat = frame.ravel()
+    layout = layout_for_shape(frame.shape)  # its gaps hold negative values in no plan's window
+    classes = _PixelClasses.of(flat, None if layout is None else layout.gap_mask().ravel())
+    binned = [plan._bin(classes, plan.frame_binning, flat, zero_is_gap) for plan in plans]
+    images = np.stack([image for image, _ in binned]).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+    masks = np.stack([mask for _, mask in binned]).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+    return images, masks
 
 
 PLAN_CACHE_SIZE: int = 48

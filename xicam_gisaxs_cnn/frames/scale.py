@@ -40,7 +40,7 @@ import scipy.signal
 from .fold import FOLD_QY, fold_qy
 from .geometry import DetectorGeometry
 from .qmap import exit_angles_deg, pixel_q_nm
-from .resample import BeamStop, resample
+from .resample import BeamStop, resample_scales
 
 REFERENCE_PEAK_NM: float = 0.35
 """Canonical qy, nm^-1, where the first in-plane Bragg rod found is put.
@@ -311,19 +311,14 @@ def predict_ladder(
         Fold each canonical image about qy = 0 first (:func:`~.fold.fold_qy`).
     """
     scales = LADDER_CANDIDATES if candidates is None else np.asarray(candidates, dtype=float).ravel()
-    images, masks, kept = [], [], []
-    for scale in scales:
-        image, mask = resample(frame, geometry=geometry, window_scale=float(scale), beam_stop_px=beam_stop_px)
-        if fold:
-            image, mask = fold_qy(image, mask)
-        if mask.mean() >= min_valid_fraction:
-            images.append(image)
-            masks.append(mask)
-            kept.append(float(scale))
-    if not kept:
+    images, masks = resample_scales(frame, geometry=geometry, window_scales=scales, beam_stop_px=beam_stop_px)
+    if fold:
+        images, masks = fold_qy(images, masks)
+    kept = masks.mean(axis=(1, 2)) >= min_valid_fraction
+    if not kept.any():
         raise ValueError(f"no candidate window scale leaves {min_valid_fraction:.0%} of the canonical grid with data")
-    masks = np.stack(masks)
-    return LadderPrediction(np.asarray(kept), masks.mean(axis=(1, 2)), classifier.predict(np.stack(images), masks))
+    images, masks = images[kept], masks[kept]
+    return LadderPrediction(scales[kept], masks.mean(axis=(1, 2)), classifier.predict(images, masks))
 
 
 def scale_by_confidence(frame: np.ndarray, *, geometry: DetectorGeometry, classifier, **options) -> ScaleChoice:
