@@ -38,7 +38,7 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
                        metavar="S|auto|confidence|ensemble",
                        help=f"shrink the q window to qy in [-1,1]/S, qz in [0,2]/S nm^-1 ({default}); "
                             "'auto' chooses S per frame from its first in-plane Bragg peak; 'confidence' and "
-                            "'ensemble' classify the frame at 19 S from 0.25 to 16 and keep the S the model finds "
+                            "'ensemble' classify the frame at 25 S from 0.25 to 16 (those it fills 5%% of) and keep the S the model finds "
                             "least out of distribution, or average the probabilities over all of them")
     group.add_argument("--no-fold", dest="fold", action="store_false",
                        help="do not fold detector frames about qy = 0 (by default each canonical image is averaged "

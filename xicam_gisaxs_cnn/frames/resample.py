@@ -117,15 +117,16 @@ class ResamplingPlan:
                                        shape=(IMAGE_SIZE**2, self.shape[0] * self.shape[1]))
 
     def _apply_one(self, flat: np.ndarray, zero_is_gap: bool | None) -> tuple[np.ndarray, np.ndarray]:
-        return self._bin(_PixelClasses.of(flat[self.pixels]), self.binning, flat, zero_is_gap)
+        return self._bin(_PixelClasses.of(flat[self.pixels]), flat, zero_is_gap)
 
-    def _bin(self, classes: _PixelClasses, binning: scipy.sparse.csr_matrix, flat: np.ndarray,
-             zero_is_gap: bool | None) -> tuple[np.ndarray, np.ndarray]:
-        """Image and mask from ``classes`` of the window's pixels (``binning``) or of the whole frame (``frame_binning``)."""
+    def _bin(self, classes: _PixelClasses, flat: np.ndarray, zero_is_gap: bool | None,
+             whole_frame: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Image and mask from ``classes`` of the window's pixels, or of every pixel of the frame ``flat``."""
+        binning = self.frame_binning if whole_frame else self.binning
         sums, positive, zero = binning @ classes.counts, binning @ classes.positive, binning @ classes.zero
         if zero_is_gap is None:
-            no_negative = classes.negative is None or not (binning @ classes.negative).any()
-            zero_is_gap = no_negative and zero.sum() < ZEROS_AS_GAPS_BELOW * self.pixels.size
+            negative = self._holds_negative(classes, binning) if whole_frame else classes.negative.size > 0
+            zero_is_gap = not negative and zero.sum() < ZEROS_AS_GAPS_BELOW * self.pixels.size
         counts = positive if zero_is_gap else positive + zero
         enough = (counts > 0) & (counts >= self.min_valid_fraction * self.cell_pixels)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -133,6 +134,21 @@ class ResamplingPlan:
         fallback = (self.cell_pixels == 0) & (self.nearest >= 0)
         image[fallback], enough[fallback] = _valid_values(flat[self.nearest[fallback]], zero_is_gap)
         return image, enough
+
+    def _holds_negative(self, classes: _PixelClasses, frame_binning: scipy.sparse.csr_matrix) -> bool:
+        """Whether a negative pixel of the whole frame's ``classes`` lies in this plan's window."""
+        negative = classes.negative
+        if negative.size == 0:
+            return False
+        if negative.size * LOOK_UP_NEGATIVES_BELOW < self.pixels.size:  # a few dead pixels: find each in the window
+            found = np.searchsorted(self.pixels, negative).clip(max=self.pixels.size - 1)
+            return bool((self.pixels[found] == negative).any())
+        return bool((frame_binning @ classes.negative_vector).any())
+
+
+LOOK_UP_NEGATIVES_BELOW: int = 16
+"""Negative pixels are looked up one by one in a window of more than this many times as many pixels
+(a binary search each); more of them are binned like the counts (one pass over the window)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,8 +159,8 @@ class _PixelClasses:
     """The value where positive, else 0."""
     positive: np.ndarray
     zero: np.ndarray
-    negative: np.ndarray | None
-    """None when no pixel is negative (NaN is none of the four)."""
+    negative: np.ndarray
+    """Indices of the negative pixels, increasing (NaN is neither positive, zero nor negative)."""
 
     @classmethod
     def of(cls, values: np.ndarray, never_binned: np.ndarray | None = None) -> _PixelClasses:
@@ -154,7 +170,14 @@ class _PixelClasses:
         if never_binned is not None:
             negative &= ~never_binned
         return cls(np.where(positive, values, np.float32(0)), positive.astype(np.float32),
-                   (values == 0).astype(np.float32), negative.astype(np.float32) if negative.any() else None)
+                   (values == 0).astype(np.float32), np.flatnonzero(negative))
+
+    @functools.cached_property
+    def negative_vector(self) -> np.ndarray:
+        """1 at the negative pixels, float32, for binning."""
+        vector = np.zeros(self.counts.size, dtype=np.float32)
+        vector[self.negative] = 1.0
+        return vector
 
 
 def _valid_values(values: np.ndarray, zero_is_gap: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -212,12 +235,9 @@ def resampling_plan(
         x_min, x_max, y_min, y_max = _check_beam_stop(beam_stop_px)
         usable[max(y_min, 0):y_max + 1, max(x_min, 0):x_max + 1] = False
 
-    rows, columns = shape
-    y_px, x_px = np.mgrid[0:rows, 0:columns]
-    qy, qz = pixel_q_nm(x_px, y_px, geometry=geometry)
-    alpha_f, _ = exit_angles_deg(x_px, y_px, geometry=geometry)
-    usable &= alpha_f >= 0  # below the sample horizon: transmission, not reflection
-    cell = _cell_index(qy.ravel(), qz.ravel(), scale)
+    qy, qz, above_horizon = _pixel_map(shape, geometry)
+    usable &= above_horizon.reshape(shape)  # below the sample horizon: transmission, not reflection
+    cell = _cell_index(qy, qz, scale)
     inside = cell >= 0
     cell_pixels = np.bincount(cell[inside], minlength=IMAGE_SIZE**2).astype(np.float32)
     take = inside & usable.ravel()
@@ -288,19 +308,33 @@ def resample_scales(
     flat = frame.ravel()
     layout = layout_for_shape(frame.shape)  # its gaps hold negative values in no plan's window
     classes = _PixelClasses.of(flat, None if layout is None else layout.gap_mask().ravel())
-    binned = [plan._bin(classes, plan.frame_binning, flat, zero_is_gap) for plan in plans]
+    binned = [plan._bin(classes, flat, zero_is_gap, whole_frame=True) for plan in plans]
     images = np.stack([image for image, _ in binned]).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
     masks = np.stack([mask for _, mask in binned]).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
     return images, masks
 
 
-PLAN_CACHE_SIZE: int = 48
-"""Resampling plans kept (least recently used dropped): every scale the model-based modes try, for two geometries."""
+PLAN_CACHE_SIZE: int = 56
+"""Resampling plans kept (least recently used dropped): the 25 scales the model-based modes try, for two
+geometries, and a few more (a Pilatus 1M geometry's 25 plans hold about 90 MB)."""
 
 
 @functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
 def _cached_plan(shape, geometry, window_scale, beam_stop_px) -> ResamplingPlan:
     return resampling_plan(shape, geometry=geometry, window_scale=window_scale, beam_stop_px=beam_stop_px)
+
+
+@functools.lru_cache(maxsize=2)
+def _pixel_map(shape: tuple[int, int], geometry: DetectorGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """qy and qz (nm^-1) of every pixel centre of frames of ``shape``, and whether it lies above the sample
+    horizon, flat and read-only: the same for every window scale, so a ladder's plans compute it once."""
+    y_px, x_px = np.mgrid[0:shape[0], 0:shape[1]]
+    qy, qz = pixel_q_nm(x_px, y_px, geometry=geometry)
+    alpha_f, _ = exit_angles_deg(x_px, y_px, geometry=geometry)
+    pixel_map = qy.ravel(), qz.ravel(), (alpha_f >= 0).ravel()
+    for array in pixel_map:
+        array.flags.writeable = False
+    return pixel_map
 
 
 def _cell_index(qy: np.ndarray, qz: np.ndarray, scale: float) -> np.ndarray:

@@ -13,9 +13,10 @@ Three ways to find s:
   s = :data:`REFERENCE_PEAK_NM` / its qy. Cheap, but module gaps, the beam stop
   and the Yoneda band mislead it.
 - :func:`scale_by_confidence` (``"confidence"``): resample at the
-  :data:`LADDER_CANDIDATES` (19 scales), classify each, keep the scale whose
+  :data:`LADDER_CANDIDATES` (25 scales; those where the frame fills at least 5% of the
+  window, typically about 20), classify each, keep the scale whose
   out-of-distribution score is lowest.
-- ``"ensemble"``: classify at the same 19 scales and average the class
+- ``"ensemble"``: classify at the same scales and average the class
   probabilities (:meth:`LadderPrediction.ensemble_probabilities`); the scale
   recorded is where the chosen class is most probable (:func:`scale_by_ensemble`),
   and the OOD score is the mean over the scales (:meth:`LadderPrediction.ensemble_ood_score`).
@@ -142,7 +143,7 @@ def scale_ladder() -> np.ndarray:
 
 
 LADDER_CANDIDATES: np.ndarray = scale_ladder()[::2]
-"""Scales the model-based modes try: every other step of :func:`scale_ladder` (19 from 0.25 to 16, 1.19 apart)."""
+"""Scales the model-based modes try: every other step of :func:`scale_ladder` (25 from 0.25 to 16, 1.19 apart)."""
 
 
 def inplane_profile(

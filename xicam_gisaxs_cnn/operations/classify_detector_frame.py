@@ -28,7 +28,7 @@ from .model_cache import classify_detector_frame as classify_with_cached_model
 @display_name("Classify detector frame (CNN)")
 @detector_frame_inputs
 @describe_input("window_scale", "Zoom of the q window (qy in [-1, 1]/s, qz in [0, 2]/s nm^-1): a number s, or "
-                                "'ensemble' (19 scales averaged), 'confidence' or 'auto' to choose it per frame")
+                                "'ensemble' (up to 25 scales averaged), 'confidence' or 'auto' to choose it per frame")
 @describe_input("model", "Model bundle: a name in the user model directory, a bundle directory, or empty for the "
                          "shipped 'frames' model (trained across lattice scales and detector artefacts)")
 @classification_outputs
