@@ -62,7 +62,7 @@ VERTICAL_CELL_BINS: tuple[float, ...] = (1, 2, 3, 5, 10, 20)
 
 PROBABILITY_BINS: tuple[float, ...] = (0.0, 0.2, 0.25, 0.3, 0.35, 0.5, 0.75, 1.0)
 """Bin edges of the reported probability of the predicted class (refused frames count as 0). With
-``--window-scale ensemble`` it is averaged over the 19 scales, most of which miss the lattice, so it
+``--window-scale ensemble`` it is averaged over about 20 scales, most of which miss the lattice, so it
 reads lower than at one scale (1/7 = 0.14 says nothing); the table says how often each bin is right."""
 
 SWEPT: tuple[tuple[str, str, str, bool], ...] = (
