@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from xicam_gisaxs_cnn.frames import classify_frames
-from xicam_gisaxs_cnn.frames.resample import _cached_plan
+from xicam_gisaxs_cnn.frames.resample import _cached_plan, _pixel_map
 from xicam_gisaxs_cnn.models import load_model
 from xicam_gisaxs_cnn_trainer.realistic.frames import PILATUS_1M, realistic_frame, sample_geometry
 
@@ -26,8 +26,9 @@ MODES: tuple = (1.0, "auto", "confidence", "ensemble")
 
 
 def seconds_per_frame(frames, *, classifier, geometry, beam_stop_px, window_scale) -> list[float]:
-    """Wall time of each frame's classification, s, starting from an empty plan cache."""
+    """Wall time of each frame's classification, s, starting from empty caches of plans and pixel q maps."""
     _cached_plan.cache_clear()
+    _pixel_map.cache_clear()
     times = []
     for index, frame in enumerate(frames):
         start = time.perf_counter()

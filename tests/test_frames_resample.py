@@ -206,5 +206,7 @@ def test_bad_frames_and_plans_raise_value_errors_naming_the_problem():
         resample_scales(np.ones((2, *PILATUS_1M)), geometry=GEOMETRY, window_scales=[1.0])
     with pytest.raises(ValueError, match="frame must hold real numbers, got dtype complex128"):
         resample_scales(np.ones(PILATUS_1M, dtype=complex), geometry=GEOMETRY, window_scales=[1.0])
+    with pytest.raises(ValueError, match="window_scales holds no scale"):
+        resample_scales(np.ones(PILATUS_1M), geometry=GEOMETRY, window_scales=[])
     with pytest.raises(ValueError, match="window_scale must be a finite number > 0, got 0.0"):
         resample_scales(np.ones(PILATUS_1M), geometry=GEOMETRY, window_scales=[1.0, 0.0])

@@ -125,7 +125,7 @@ class ResamplingPlan:
         binning = self.frame_binning if whole_frame else self.binning
         sums, positive, zero = binning @ classes.counts, binning @ classes.positive, binning @ classes.zero
         if zero_is_gap is None:
-            negative = self._holds_negative(classes, binning) if whole_frame else classes.negative.size > 0
+            negative = self._holds_negative(classes) if whole_frame else classes.negative.size > 0
             zero_is_gap = not negative and zero.sum() < ZEROS_AS_GAPS_BELOW * self.pixels.size
         counts = positive if zero_is_gap else positive + zero
         enough = (counts > 0) & (counts >= self.min_valid_fraction * self.cell_pixels)
@@ -135,7 +135,7 @@ class ResamplingPlan:
         image[fallback], enough[fallback] = _valid_values(flat[self.nearest[fallback]], zero_is_gap)
         return image, enough
 
-    def _holds_negative(self, classes: _PixelClasses, frame_binning: scipy.sparse.csr_matrix) -> bool:
+    def _holds_negative(self, classes: _PixelClasses) -> bool:
         """Whether a negative pixel of the whole frame's ``classes`` lies in this plan's window."""
         negative = classes.negative
         if negative.size == 0:
@@ -143,17 +143,17 @@ class ResamplingPlan:
         if negative.size * LOOK_UP_NEGATIVES_BELOW < self.pixels.size:  # a few dead pixels: find each in the window
             found = np.searchsorted(self.pixels, negative).clip(max=self.pixels.size - 1)
             return bool((self.pixels[found] == negative).any())
-        return bool((frame_binning @ classes.negative_vector).any())
+        return bool((self.frame_binning @ classes.negative_vector).any())
 
 
 LOOK_UP_NEGATIVES_BELOW: int = 16
-"""Negative pixels are looked up one by one in a window of more than this many times as many pixels
-(a binary search each); more of them are binned like the counts (one pass over the window)."""
+"""A plan looks a frame's negative pixels up in its window one by one (a binary search each) while they are
+fewer than 1/16 of the window's pixels (a few dead pixels); more of them it bins like the counts."""
 
 
 @dataclasses.dataclass(frozen=True)
 class _PixelClasses:
-    """Detector pixels as float32 vectors of 0 and 1 (and their counts) for the binning products."""
+    """Detector pixels sorted for binning: float32 vectors of the counts, of 1 where positive and of 1 where zero."""
 
     counts: np.ndarray
     """The value where positive, else 0."""
@@ -303,8 +303,11 @@ def resample_scales(
         raise ValueError(f"frame must be a 2-D array, got shape {frame.shape}")
     if not np.issubdtype(frame.dtype, np.number) or np.iscomplexobj(frame):
         raise ValueError(f"frame must hold real numbers, got dtype {frame.dtype}")
+    scales = np.asarray(window_scales, dtype=float).ravel()
+    if scales.size == 0:
+        raise ValueError("window_scales holds no scale")
     stop = None if beam_stop_px is None else tuple(beam_stop_px)
-    plans = [_cached_plan(frame.shape, geometry, float(scale), stop) for scale in window_scales]
+    plans = [_cached_plan(frame.shape, geometry, float(scale), stop) for scale in scales]
     flat = frame.ravel()
     layout = layout_for_shape(frame.shape)  # its gaps hold negative values in no plan's window
     classes = _PixelClasses.of(flat, None if layout is None else layout.gap_mask().ravel())
