@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 HC_KEV_NM: float = 1.239841984
 """Planck constant times speed of light, keV nm (CODATA 2018)."""
 
@@ -19,15 +21,15 @@ SILICON_BETA_10KEV: float = 7.37e-8
 """Imaginary part of Si's refractive index decrement at 10 keV (absorption)."""
 
 
-def wavelength_nm(energy_kev: float) -> float:
-    """X-ray wavelength in nm for a photon energy in keV (10 keV -> 0.12398 nm)."""
-    if not energy_kev > 0:
+def wavelength_nm(energy_kev: float | np.ndarray) -> float | np.ndarray:
+    """X-ray wavelength in nm for a photon energy in keV (10 keV -> 0.12398 nm); element-wise for an array."""
+    if not np.all(np.asarray(energy_kev) > 0):
         raise ValueError(f"energy_kev must be > 0, got {energy_kev}")
     return HC_KEV_NM / energy_kev
 
 
-def wavenumber_nm(energy_kev: float) -> float:
-    """Vacuum wavenumber k0 = 2 pi / lambda in nm^-1."""
+def wavenumber_nm(energy_kev: float | np.ndarray) -> float | np.ndarray:
+    """Vacuum wavenumber k0 = 2 pi / lambda in nm^-1; element-wise for an array."""
     return 2.0 * math.pi / wavelength_nm(energy_kev)
 
 

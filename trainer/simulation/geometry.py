@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xicam_gisaxs_cnn.physics import HC_KEV_NM
+from xicam_gisaxs_cnn.physics import wavenumber_nm
 from xicam_gisaxs_cnn.validation import check_scalar
 
 
@@ -47,7 +47,7 @@ def exit_angles_from_q(
     energy_kev, alpha_i_deg = (_positive(value, name) for value, name in ((energy_kev, "energy_kev"), (alpha_i_deg, "alpha_i_deg")))
     qy_nm, qz_nm = np.asarray(qy_nm, float), np.asarray(qz_nm, float)
     shape = np.broadcast_shapes(qy_nm.shape, qz_nm.shape, np.shape(energy_kev), np.shape(alpha_i_deg))
-    k = 2.0 * np.pi * energy_kev / HC_KEV_NM
+    k = wavenumber_nm(energy_kev)
     sin_alpha_f = qz_nm / k - np.sin(np.radians(alpha_i_deg))  # only as large as qz and the beam: rows x patterns
     if np.any(np.abs(sin_alpha_f) > 1):
         raise ValueError(f"qz_nm must lie within the Ewald sphere (|qz| <= {np.min(k):.4g}), got {np.abs(qz_nm).max()}")
