@@ -100,8 +100,7 @@ class ResamplingPlan:
             array = array[None]
         if array.ndim != 3 or array.shape[1:] != self.shape:
             raise ValueError(f"frame shape {np.shape(frames)} does not match the detector shape {self.shape}")
-        if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-            raise ValueError(f"frame must hold real numbers, got dtype {array.dtype}")
+        _check_real(array)
         images = np.empty((array.shape[0], IMAGE_SIZE**2), dtype=np.float32)
         masks = np.empty((array.shape[0], IMAGE_SIZE**2), dtype=bool)
         for index, frame in enumerate(array):
@@ -273,9 +272,7 @@ def resample(
     >>> image.shape, bool(mask[0, 62]), bool(mask[-1, 62])
     ((125, 125), True, False)
     """
-    frame = np.asarray(frame)
-    if frame.ndim != 2:
-        raise ValueError(f"frame must be a 2-D array, got shape {frame.shape}")
+    frame = _single_frame(frame)
     if pixel_valid is None:
         plan = _cached_plan(frame.shape, geometry, float(window_scale), None if beam_stop_px is None else tuple(beam_stop_px))
     else:
@@ -298,11 +295,7 @@ def resample_scales(
     (positive, zero, negative) once for every scale, and each scale's plan bins them
     straight from the whole frame.
     """
-    frame = np.asarray(frame)
-    if frame.ndim != 2:
-        raise ValueError(f"frame must be a 2-D array, got shape {frame.shape}")
-    if not np.issubdtype(frame.dtype, np.number) or np.iscomplexobj(frame):
-        raise ValueError(f"frame must hold real numbers, got dtype {frame.dtype}")
+    frame = _single_frame(frame)
     scales = np.asarray(window_scales, dtype=float).ravel()
     if scales.size == 0:
         raise ValueError("window_scales holds no scale")
@@ -364,6 +357,20 @@ def _nearest_pixels(shape: tuple[int, int], geometry: DetectorGeometry, scale: f
     flat = (row[on] * shape[1] + column[on]).astype(np.int64)
     index[np.flatnonzero(on)] = np.where(usable.ravel()[flat], flat, -1)
     return index
+
+
+def _single_frame(frame: np.ndarray) -> np.ndarray:
+    """``frame`` as a 2-D array of real numbers; a ValueError naming the problem otherwise."""
+    frame = np.asarray(frame)
+    if frame.ndim != 2:
+        raise ValueError(f"frame must be a 2-D array, got shape {frame.shape}")
+    _check_real(frame)
+    return frame
+
+
+def _check_real(array: np.ndarray) -> None:
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise ValueError(f"frame must hold real numbers, got dtype {array.dtype}")
 
 
 def _check_window_scale(window_scale: float) -> float:
