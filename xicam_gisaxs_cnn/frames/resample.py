@@ -269,7 +269,7 @@ def resample(
     >>> g = DetectorGeometry(energy_kev=10, distance_mm=2000, pixel_size_mm=(0.172, 0.172),
     ...                      beam_centre_px=(490, 900), incidence_angle_deg=0.2)
     >>> image, mask = resample(np.ones((1043, 981)), geometry=g)
-    >>> image.shape, bool(mask[0, 62]), bool(mask[-1, 62])
+    >>> image.shape, bool(mask[0, 70]), bool(mask[-1, 70])  # qy = 0 (column 62) falls in a module gap here
     ((125, 125), True, False)
     """
     frame = _single_frame(frame)
