@@ -26,7 +26,8 @@ def test_the_threshold_flags_the_requested_fraction_of_realistic_frames_and_noth
         max_softmax_bundle, tmp_path, capsys):
     output = tmp_path / "msp-frames"
     status = main(["fit-ood-threshold", "--model", str(max_softmax_bundle), "--output", str(output), "--per-class", "1",
-                   "--detector", "small", "--lattice-constants", "10", "50", "--false-alarm", "0.1"])
+                   "--detector", "small", "--lattice-constants", "10", "50", "--false-alarm", "0.1",
+                   "--test-time-smear", "0", "1.5"])
     assert status == 0
     before, after = load_model(max_softmax_bundle), load_model(output)
     fit = json.loads((output / "report" / "ood_threshold_fit.json").read_text())
@@ -40,6 +41,8 @@ def test_the_threshold_flags_the_requested_fraction_of_realistic_frames_and_noth
     assert record["previous_threshold"] == 0.5 and record["seed"] == 424242 and record["lattice_constants_nm"] == [10.0, 50.0]
     assert "scores" not in record and record["window_scale"] == "ensemble" and record["fold"] is True
     assert after.sha256 == before.sha256 and after.temperature == before.temperature == 0.3
+    assert before.test_time_smear_px == (0.0,) and after.test_time_smear_px == (0.0, 1.5)  # fitted with the views
+    assert record["test_time_smear_px"] == [0.0, 1.5]
     assert after.manifest["training"] == {"seed": 5} and after.manifest["metrics"] == {"validation_accuracy": 0.25}
     assert f"threshold 0.5000 -> {record['threshold']:.4f}" in capsys.readouterr().out
     assert (output / "report" / "report.md").read_text() == "# evaluation of msp\n"  # the evaluation comes along
@@ -56,6 +59,7 @@ def test_a_model_without_an_ood_score_is_refused(untrained_bundle, tmp_path, cap
     (["--per-class", "1"], "give --name"),
     (["--name", "x", "--false-alarm", "1.5"], "false_alarm must be in (0, 1)"),
     (["--name", "x", "--detector", "eiger"], "--detector must be one of"),
+    (["--name", "x", "--test-time-smear", "0", "-1"], "test_time_smear_px must be widths in [0, 10] px"),
 ])
 def test_bad_arguments_are_named(max_softmax_bundle, arguments, message, capsys):
     assert main(["fit-ood-threshold", "--model", str(max_softmax_bundle), *arguments]) == 2

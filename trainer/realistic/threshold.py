@@ -49,7 +49,8 @@ def fit_frame_threshold(
     dict
         ``threshold``, ``previous_threshold``, ``method`` (the bundle's OOD score),
         ``false_alarm``, ``frames`` (scored), ``refused``, ``per_class``, ``seed``,
-        ``lattice_constants_nm``, ``window_scale``, ``fold``, ``detector``, ``accuracy`` (% of
+        ``lattice_constants_nm``, ``window_scale``, ``fold``, ``detector``,
+        ``test_time_smear_px`` (the classifier's views), ``accuracy`` (% of
         the scored frames labelled right) and ``scores`` (one per scored frame).
     """
     if classifier.bundle.ood is None:
@@ -83,6 +84,7 @@ def fit_frame_threshold(
         "window_scale": window_scale,
         "fold": fold,
         "detector": layout.name,
+        "test_time_smear_px": list(classifier.test_time_smear_px),
         "accuracy": percent(np.mean([record["label"] == record["kind"] for record in scored])),
         "scores": scores.tolist(),
     }
@@ -91,7 +93,7 @@ def fit_frame_threshold(
 def save_with_threshold(classifier: Classifier, fit: dict[str, Any], directory: str | Path, *, name: str | None = None) -> Path:
     """Write ``classifier``'s bundle into ``directory`` with ``fit["threshold"]``; the fit goes in ``ood.threshold_fit``.
 
-    The bundle's ``report/`` folder (its evaluation) comes along: the weights it describes are the same.
+    The classifier's ``test_time_smear_px`` goes into the manifest with it. The bundle's ``report/`` folder (its evaluation) comes along: the weights it describes are the same.
     """
     bundle, manifest = classifier.bundle, classifier.manifest
     ood = dataclasses.replace(bundle.ood, threshold=fit["threshold"])
@@ -102,4 +104,5 @@ def save_with_threshold(classifier: Classifier, fit: dict[str, Any], directory: 
         bundle.model, directory, name=name or Path(directory).name, architecture=manifest["architecture"],
         architecture_kwargs=manifest.get("architecture_kwargs"), temperature=classifier.temperature, ood=ood,
         ood_threshold_fit=record, training=manifest.get("training"), metrics=manifest.get("metrics"),
+        test_time_smear_px=classifier.test_time_smear_px,
     )

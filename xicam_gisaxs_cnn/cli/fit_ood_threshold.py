@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Write realistic detector frames of every class at every lattice constant (10-150 nm), classify them "
             "as 'gisaxs-cnn classify' does, and write the model again (same weights) with its OOD threshold at "
-            "the quantile that flags --false-alarm of them. The fit is recorded in the manifest "
+            "the quantile that flags --false-alarm of them, and with --test-time-smear if given. The fit is recorded in the manifest "
             f"(ood.threshold_fit) and, with every score, in {THRESHOLD_FIT_FILE}."
         ),
     )
@@ -35,6 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="fraction of superlattice frames flagged at the threshold (default: 0.05)")
     parser.add_argument("--window-scale", default="ensemble", type=window_scale_argument, metavar="S|auto|confidence|ensemble",
                         help="as 'gisaxs-cnn classify --window-scale' (default: ensemble, classify's default for detector frames)")
+    parser.add_argument("--test-time-smear", type=float, nargs="+", default=None, metavar="PX",
+                        help="classify each image as the mean over these Gaussian-smeared views (px, 0 = the image "
+                             "itself), fit the threshold so and write them into the bundle (default: the model's own, "
+                             "manifest test_time_smear_px)")
     parser.add_argument("--detector", default="pilatus-1m", metavar="NAME",
                         help="detector of the frames: pilatus-1m (default), pilatus-2m or small (a test detector)")
     parser.set_defaults(func=run)
@@ -51,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give --name (bundle in the user model directory) or --output DIR")
     output = Path(args.output) if args.output else user_model_dir() / args.name
     classifier = load_model(args.model)
+    if args.test_time_smear is not None:
+        classifier.test_time_smear_px = args.test_time_smear
     if output.resolve() == classifier.bundle.path.resolve():
         raise ValueError(f"--output {output} is the bundle being read; write the new threshold to another directory")
     fit = fit_frame_threshold(classifier, per_class=args.per_class, seed=args.seed, false_alarm=args.false_alarm,

@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -21,6 +21,7 @@ from ..canonical import IMAGE_SIZE, QY_RANGE_NM, QZ_RANGE_NM
 from ..classes import CLASS_NAMES
 from ..preprocess import PREPROCESSING
 from .architectures import EmbeddingClassifier, build_model
+from .test_time import NO_SMEAR_PX, check_smear_views
 
 BUNDLE_FORMAT: int = 1
 WEIGHTS_FILE: str = "model.safetensors"
@@ -162,12 +163,14 @@ def save_bundle(
     ood_threshold_fit: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    test_time_smear_px: Sequence[float] = NO_SMEAR_PX,
 ) -> Path:
     """Write ``model`` as a bundle into ``directory`` (created); return the directory.
 
     ``architecture`` defaults to the registered name of the model's class;
     ``ood_threshold_fit`` records how the OOD threshold was set, when not on the
-    validation set (``manifest["ood"]["threshold_fit"]``).
+    validation set (``manifest["ood"]["threshold_fit"]``); ``test_time_smear_px``
+    names the views its classifier averages over (:mod:`.test_time`; default: the image alone).
     """
     from .architectures import ARCHITECTURES
 
@@ -180,6 +183,7 @@ def save_bundle(
         architecture = matches[0]
     if not temperature > 0:
         raise BundleError(f"temperature must be > 0, got {temperature}")
+    smear_views = check_smear_views(test_time_smear_px)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     if ood is not None:
         tensors.update({key: value.detach().cpu().float().contiguous() for key, value in ood.tensors().items()})
@@ -194,6 +198,7 @@ def save_bundle(
         "canonical_grid": canonical_grid_record(),
         "preprocessing": PREPROCESSING,
         "temperature": float(temperature),
+        "test_time_smear_px": list(smear_views),
         "ood": None if ood is None else _ood_record(ood, ood_threshold_fit),
         "training": training or {},
         "metrics": metrics or {},
@@ -236,6 +241,10 @@ def _check_contract(manifest: dict[str, Any], path: Path) -> None:
             raise BundleError(f"bundle {path}: its {key} {manifest.get(key)!r} does not match this package's {value!r}")
     if manifest.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"bundle {path}: format {manifest.get('format')!r} is not {BUNDLE_FORMAT}")
+    try:
+        check_smear_views(manifest.get("test_time_smear_px", NO_SMEAR_PX))
+    except ValueError as error:
+        raise BundleError(f"bundle {path}: {error}") from None
 
 
 def load_bundle(directory: str | Path) -> Bundle:

@@ -13,6 +13,7 @@ from ..preprocess import MASK_CHANNEL, model_input_torch
 from .architectures import EmbeddingClassifier
 from .bundle import SCORES_PROBABILITIES, Bundle
 from .inference import inference_network, weights_state
+from .test_time import NO_SMEAR_PX, check_smear_views, views
 
 CPU_CHUNK_SIZE: int = 64
 """Images preprocessed and classified together on the CPU. A chunk's arrays (about 12 MB)
@@ -39,7 +40,7 @@ class Prediction:
     ood_flags : (N,) bool array
         ``ood_scores`` above the bundle's threshold (5% false alarms in distribution).
     embeddings : (N, D) float array
-        Penultimate-layer activations.
+        Penultimate-layer activations (their mean over the test-time views, if several).
     """
 
     labels: list[str]
@@ -90,6 +91,11 @@ def _as_batch(values: Any, name: str, dtype: torch.dtype) -> torch.Tensor:
     return tensor.to(dtype)[:, None]
 
 
+def _mean(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The element-wise mean of equally shaped tensors; the tensor itself when there is one."""
+    return tensors[0] if len(tensors) == 1 else torch.stack(tensors).mean(dim=0)
+
+
 class Classifier:
     """A loaded weight bundle, ready to classify canonical images.
 
@@ -97,7 +103,8 @@ class Classifier:
     network (for gradients and further training); ``predict`` runs ``network``, its
     inference copy with batch norms and constant channels folded in
     (:mod:`xicam_gisaxs_cnn.models.inference`), made again whenever ``model``'s weights
-    have changed.
+    have changed. ``test_time_smear_px`` (from the manifest; settable) names the smeared views
+    whose class probabilities ``predict`` averages (:mod:`xicam_gisaxs_cnn.models.test_time`).
     """
 
     def __init__(self, bundle: Bundle, device: str | torch.device = "cpu") -> None:
@@ -105,7 +112,17 @@ class Classifier:
         self.device = torch.device(device)
         self.model = bundle.model.to(self.device).eval()
         self.temperature = float(bundle.manifest.get("temperature", 1.0))
+        self.test_time_smear_px = bundle.manifest.get("test_time_smear_px", NO_SMEAR_PX)
         self._network, self._network_state = None, None
+
+    @property
+    def test_time_smear_px(self) -> tuple[float, ...]:
+        """Gaussian widths (px) of the views ``predict`` averages over; (0.0,) = each image alone."""
+        return self._test_time_smear_px
+
+    @test_time_smear_px.setter
+    def test_time_smear_px(self, widths: Any) -> None:
+        self._test_time_smear_px = check_smear_views(widths)
 
     @property
     def network(self) -> EmbeddingClassifier:
@@ -150,7 +167,9 @@ class Classifier:
         ``masks`` (same shape, True = valid data) marks gaps, beam stop and horizon.
         NaN pixels count as masked. Images are preprocessed and classified ``batch_size``
         at a time on the classifier's device (default: :data:`CPU_CHUNK_SIZE` on the
-        CPU, :data:`ACCELERATOR_CHUNK_SIZE` elsewhere).
+        CPU, :data:`ACCELERATOR_CHUNK_SIZE` elsewhere). With several
+        ``test_time_smear_px`` views, the calibrated probabilities are their mean, and each
+        view costs one pass of the network.
         """
         if batch_size is None:
             batch_size = CPU_CHUNK_SIZE if self.device.type == "cpu" else ACCELERATOR_CHUNK_SIZE
@@ -159,24 +178,25 @@ class Classifier:
         batch, mask_batch = self._batches(images, masks)
         if batch.shape[0] == 0:
             raise ValueError("images hold no image (a batch of 0)")
-        network, logits, embeddings = self.network, [], []
+        network, widths = self.network, self.test_time_smear_px
+        probabilities, embeddings = [], []
         for start in range(0, batch.shape[0], batch_size):
             chunk_masks = None if mask_batch is None else mask_batch[start:start + batch_size].to(self.device)
-            chunk = model_input_torch(batch[start:start + batch_size].to(self.device), chunk_masks)
-            embedding = network.embed(chunk)
-            embeddings.append(embedding)
-            logits.append(network.fc(embedding))
-        logit = torch.cat(logits).float()
-        embedding = torch.cat(embeddings).float()
-        probabilities = torch.softmax(logit / self.temperature, dim=1)
+            chunk = batch[start:start + batch_size].to(self.device)
+            view_embeddings = [network.embed(model_input_torch(view, chunk_masks)) for view in views(chunk, chunk_masks, widths)]
+            view_probabilities = [torch.softmax(network.fc(embedding).float() / self.temperature, dim=1)
+                                  for embedding in view_embeddings]
+            embeddings.append(_mean(view_embeddings).float())
+            probabilities.append(_mean(view_probabilities))
+        probabilities, embedding = torch.cat(probabilities), torch.cat(embeddings)
         indices = probabilities.argmax(dim=1)
         if self.bundle.ood is not None:
             scored = probabilities if isinstance(self.bundle.ood, SCORES_PROBABILITIES) else embedding
             scores = self.bundle.ood.score(scored.cpu())
             flags = scores > self.ood_threshold
         else:
-            scores = torch.full((logit.shape[0],), float("nan"))
-            flags = torch.zeros(logit.shape[0], dtype=torch.bool)
+            scores = torch.full((probabilities.shape[0],), float("nan"))
+            flags = torch.zeros(probabilities.shape[0], dtype=torch.bool)
         return Prediction(
             labels=[CLASS_NAMES[i] for i in indices.tolist()],
             class_indices=indices.cpu().numpy(),

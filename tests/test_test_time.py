@@ -1,0 +1,92 @@
+"""Test-time smearing: masked Gaussian views, and a classifier that averages its probabilities over them."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from xicam_gisaxs_cnn.degrade import smear
+from xicam_gisaxs_cnn.models import BundleError, MaxSoftmaxOod, build_model, load_model, save_bundle
+from xicam_gisaxs_cnn.models.test_time import check_smear_views, masked_smear
+
+
+def _batch(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(array, dtype=np.float32))[None, None]
+
+
+def test_without_a_mask_it_is_the_plain_smear():
+    image = np.random.default_rng(0).random((40, 50)).astype(np.float32)
+    np.testing.assert_allclose(masked_smear(_batch(image), None, 1.5)[0, 0].numpy(), smear(image, 1.5), rtol=1e-5, atol=1e-6)
+
+
+def test_masked_pixels_neither_darken_their_neighbours_nor_change():
+    image = np.full((30, 30), 4.0, dtype=np.float32)
+    mask = np.ones((30, 30), dtype=bool)
+    mask[:, 12:15] = False  # a module gap holding negative values
+    image[~mask] = -2.0
+    image[5, 5] = np.nan  # a dead pixel, counted as masked
+    smeared = masked_smear(_batch(image), torch.from_numpy(mask)[None, None], 2.0)[0, 0].numpy()
+    valid = mask & np.isfinite(image)
+    np.testing.assert_allclose(smeared[valid], 4.0, rtol=1e-6)  # a plain smear would pull the gap's edges down
+    assert (smeared[:, 12:15] == -2.0).all() and np.isnan(smeared[5, 5])
+
+
+def test_a_width_of_zero_is_the_image_itself():
+    images = _batch(np.arange(16.0).reshape(4, 4))
+    assert masked_smear(images, None, 0.0) is images
+
+
+@pytest.mark.parametrize("widths, message", [
+    ([], "1 to 8 views"), ([0.0] * 9, "1 to 8 views"), ([0.0, -1.0], "widths in"), ([float("nan")], "widths in"),
+    ([0.0, 11.0], "widths in"), (["wide"], "must be numbers"),
+])
+def test_bad_views_are_named(widths, message):
+    with pytest.raises(ValueError, match=message):
+        check_smear_views(widths)
+
+
+@pytest.fixture(scope="module")
+def two_view_bundle(tmp_path_factory):
+    torch.manual_seed(3)
+    return save_bundle(build_model("compact").eval(), tmp_path_factory.mktemp("bundles") / "views", temperature=0.02,
+                       ood=MaxSoftmaxOod(0.5), test_time_smear_px=(0.0, 1.0))
+
+
+def test_the_probabilities_are_the_mean_over_the_views(two_view_bundle):
+    rng = np.random.default_rng(7)
+    images = rng.poisson(3.0, (5, 125, 125)).astype(np.float32)
+    masks = np.ones_like(images, dtype=bool)
+    masks[:, :, 60:66] = False
+    classifier = load_model(two_view_bundle)
+    assert json.loads((two_view_bundle / "manifest.json").read_text())["test_time_smear_px"] == [0.0, 1.0]
+    both = classifier.predict(images, masks)
+    classifier.test_time_smear_px = [0.0]
+    sharp = classifier.predict(images, masks)
+    smeared_images = masked_smear(torch.from_numpy(images)[:, None], torch.from_numpy(masks)[:, None], 1.0)[:, 0]
+    smeared = classifier.predict(smeared_images.numpy(), masks)
+    expected = (sharp.probabilities + smeared.probabilities) / 2
+    np.testing.assert_allclose(both.probabilities, expected, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(sharp.probabilities, smeared.probabilities, atol=1e-3)  # the views differ
+    np.testing.assert_allclose(both.ood_scores, 1.0 - expected.max(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(both.embeddings, (sharp.embeddings + smeared.embeddings) / 2, rtol=1e-4, atol=1e-6)
+    assert both.labels == [classifier.manifest["classes"][i] for i in expected.argmax(axis=1)]
+
+
+def test_a_bundle_naming_bad_views_is_refused(two_view_bundle, tmp_path):
+    copy = shutil.copytree(two_view_bundle, tmp_path / "bad")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["test_time_smear_px"] = [0.0, -3.0]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"bad: test_time_smear_px must be widths in \[0, 10\] px, got \[0.0, -3.0\]"):
+        load_model(copy)
+
+
+def test_a_bundle_without_views_classifies_each_image_alone(two_view_bundle, tmp_path):
+    copy = shutil.copytree(two_view_bundle, tmp_path / "old")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["test_time_smear_px"]  # as in bundles written before the field existed
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert load_model(copy).test_time_smear_px == (0.0,)
