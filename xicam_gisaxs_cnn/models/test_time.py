@@ -3,11 +3,11 @@
 A bundle's manifest may name ``test_time_smear_px``, the Gaussian widths (px, 0 = the
 image as it is) of the views its :class:`~.classifier.Classifier` averages the class
 probabilities over. Smearing averages neighbouring pixels, so a view is less noisy and
-less sharp than the image; the mean over a sharp and a smeared view ranks films of no
-class apart from superlattices better than either. For the ``frames`` model, on 280
-realistic Pilatus 1M superlattice frames and 40 films of each kind of no class, views
-of 0 and 1 px flagged 98% of monolayers at 5% false alarms against 85% for the image
-alone, and labelled 250 frames right against 248 (docs/models.md).
+less sharp than the image. The shipped ``frames`` model averages over the image and a
+1 px view: on 140 realistic Pilatus 1M superlattice frames and 20 films of each kind of
+no class that no choice saw, it labelled 116 frames right against 113 for the image
+alone and flagged every monolayer at 5% false alarms against 85%
+(``bundles/frames/report/test_time_smear.json``, docs/models.md).
 
 Smearing is normalised over the valid pixels (``smear(I x M) / smear(M)``), so masked
 pixels (gaps, beam stop, below the horizon) neither darken nor brighten their
