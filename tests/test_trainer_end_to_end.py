@@ -179,6 +179,14 @@ def test_evaluation_writes_every_table_and_figure(evaluation):
     assert metrics["training_degradation"] == "mixture" and "| degradation | ours: one robust model (test) |" in report
 
 
+def test_report_names_the_test_time_views_of_a_model_that_has_them(evaluation):
+    _, metrics = evaluation
+    assert metrics["test_time_smear_px"] == [0.0]  # the tiny bundle names none
+    assert "test-time views" not in markdown_report(metrics)
+    report = markdown_report({**metrics, "test_time_smear_px": [0.0, 1.0]})
+    assert f"sha256 `{metrics['sha256']}`; test-time views 0, 1 px; 3 held-out simulated patterns per class" in report
+
+
 @pytest.mark.parametrize("trained_on, named", [("clean", "trained clean"), ("gaussian:1", "trained on gaussian:1")])
 def test_report_names_a_model_trained_on_one_degradation_by_it(evaluation, trained_on, named):
     _, metrics = evaluation

@@ -181,7 +181,8 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     test = simulate_test_set(per_class, seed=seed, config=config, device=device)
     labels = test.labels.numpy()
     table_specs = list(dict.fromkeys([*paper.TABLE_II, *paper.TABLE_III]))
-    metrics: dict = {"model": classifier.name, "sha256": classifier.sha256, "test_per_class": per_class, "seed": seed,
+    metrics: dict = {"model": classifier.name, "sha256": classifier.sha256,
+                     "test_time_smear_px": list(classifier.test_time_smear_px), "test_per_class": per_class, "seed": seed,
                      "training_degradation": (classifier.manifest.get("training") or {}).get("degradation"),
                      "simulation_config": config.to_dict()}
     correct = correct_predictions(classifier, test, table_specs, seed=seed + 1)
@@ -300,13 +301,20 @@ def summary_table(metrics: dict) -> list[str]:
     return lines
 
 
+def _views(metrics: dict) -> str:
+    """``; test-time views 0, 1 px`` when the model averaged over smeared views, else nothing."""
+    widths = metrics.get("test_time_smear_px", [0.0])
+    return "" if list(widths) == [0.0] else "; test-time views " + ", ".join(f"{width:g}" for width in widths) + " px"
+
+
 def markdown_report(metrics: dict) -> str:
     """The metrics as a markdown report beside the paper's numbers."""
     test, train = metrics["robust_model_test"], metrics.get("robust_model_train", {})
     dedicated = metrics.get("dedicated_models_test", {})
     ours = model_column(metrics)
     lines = [f"# Evaluation of `{metrics['model']}`", "",
-             f"sha256 `{metrics['sha256']}`; {metrics['test_per_class']} held-out simulated patterns per class (seed {metrics['seed']}).", "",
+             f"sha256 `{metrics['sha256']}`{_views(metrics)}; {metrics['test_per_class']} held-out simulated patterns per class "
+             f"(seed {metrics['seed']}).", "",
              *summary_table(metrics),
              "## Table II: noise (prediction accuracy, %)", "",
              f"| degradation | ours: {ours} (test) | ours (train) | ours: dedicated model | paper: dedicated AlexNet (train) | paper (test) |",

@@ -93,7 +93,8 @@ def fit_frame_threshold(
 def save_with_threshold(classifier: Classifier, fit: dict[str, Any], directory: str | Path, *, name: str | None = None) -> Path:
     """Write ``classifier``'s bundle into ``directory`` with ``fit["threshold"]``; the fit goes in ``ood.threshold_fit``.
 
-    The classifier's ``test_time_smear_px`` goes into the manifest with it. The bundle's ``report/`` folder (its evaluation) comes along: the weights it describes are the same.
+    The classifier's ``test_time_smear_px`` goes into the manifest with it. The bundle's ``report/``
+    folder (its evaluation) comes along: the weights it describes are the same.
     """
     bundle, manifest = classifier.bundle, classifier.manifest
     ood = dataclasses.replace(bundle.ood, threshold=fit["threshold"])

@@ -345,6 +345,7 @@ class _RunClassifier(DocumentRouter):
             "raw_field": field,
             "model_name": classifier.name,
             "model_sha256": classifier.sha256,
+            "test_time_smear_px": list(classifier.test_time_smear_px),
             "classes": list(CLASS_NAMES),
             "window_scale": self.window_scale,
             "folded": self.live.fold and self.geometry is not None,
