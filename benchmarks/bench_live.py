@@ -1,7 +1,7 @@
 """Live classification throughput and latency, event -> analysis event stored in a tiled catalog.
 
     python benchmarks/bench_live.py [--frames-1m 300] [--frames-125 1000] [--rate-1m 100] [--naive 20] \
-        [--window-scale 1|ensemble|...]
+        [--window-scale 1|ensemble|...] [--test-time-smear 0]
 
 For canonical 125x125 frames and Pilatus 1M frames (1043 x 981, resampled with a
 real geometry) it feeds raw event documents into a LiveClassifier whose output is
@@ -202,6 +202,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--window-scale", type=parse_window_scale, default=1.0,
                         help="window scale or mode of the Pilatus 1M frames (default 1)")
+    parser.add_argument("--test-time-smear", type=float, nargs="+", default=None, metavar="PX",
+                        help="test-time views of the model (default: the bundle's own)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "live.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -212,9 +214,12 @@ def main() -> None:
         torch.manual_seed(0)
         classifier = load_model(save_bundle(build_model("compact"), scratch / "untrained"))
         model = f"untrained compact (no bundle loaded: {error.__class__.__name__})"
+    if args.test_time_smear is not None:
+        classifier.test_time_smear_px = args.test_time_smear
     client = open_catalog(scratch / "catalog")
     rng = np.random.default_rng(0)
-    results = {"model": model, "threads": args.threads, "batch_size": args.batch_size,
+    results = {"model": model, "test_time_smear_px": list(classifier.test_time_smear_px),
+               "threads": args.threads, "batch_size": args.batch_size,
                "window_scale_pilatus1m": args.window_scale,
                "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                "load_average_1min_at_start": round(os.getloadavg()[0], 2),

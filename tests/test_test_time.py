@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from xicam_gisaxs_cnn.degrade import smear
+from xicam_gisaxs_cnn.degrade import gaussian_matrix, smear
 from xicam_gisaxs_cnn.models import BundleError, MaxSoftmaxOod, build_model, load_model, save_bundle
 from xicam_gisaxs_cnn.models.test_time import check_smear_views, masked_smear
 
@@ -17,21 +17,31 @@ def _batch(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(array, dtype=np.float32))[None, None]
 
 
-def test_without_a_mask_it_is_the_plain_smear():
-    image = np.random.default_rng(0).random((40, 50)).astype(np.float32)
+@pytest.mark.parametrize("shape", [(40, 50), (125, 125), (130, 26)])
+def test_without_a_mask_it_is_the_plain_smear(shape):
+    image = np.random.default_rng(0).random(shape).astype(np.float32)
     np.testing.assert_allclose(masked_smear(_batch(image), None, 1.5)[0, 0].numpy(), smear(image, 1.5), rtol=1e-5, atol=1e-6)
 
 
-def test_masked_pixels_neither_darken_their_neighbours_nor_change():
-    image = np.full((30, 30), 4.0, dtype=np.float32)
-    mask = np.ones((30, 30), dtype=bool)
+def test_the_smear_is_a_product_of_two_matrices():
+    image = np.random.default_rng(1).random((17, 23))
+    np.testing.assert_allclose(gaussian_matrix(17, 2.0) @ image @ gaussian_matrix(23, 2.0).T, smear(image, 2.0), rtol=1e-12)
+    np.testing.assert_allclose(gaussian_matrix(17, 2.0).sum(axis=1), 1.0)
+    np.testing.assert_array_equal(gaussian_matrix(5, 0.0), np.eye(5))
+
+
+@pytest.mark.parametrize("dead_pixel", [False, True])
+def test_masked_pixels_neither_darken_their_neighbours_nor_change(dead_pixel):
+    image = np.full((30, 40), 4.0, dtype=np.float32)
+    mask = np.ones((30, 40), dtype=bool)
     mask[:, 12:15] = False  # a module gap holding negative values
     image[~mask] = -2.0
-    image[5, 5] = np.nan  # a dead pixel, counted as masked
+    if dead_pixel:
+        image[5, 5] = np.nan  # counted as masked
     smeared = masked_smear(_batch(image), torch.from_numpy(mask)[None, None], 2.0)[0, 0].numpy()
     valid = mask & np.isfinite(image)
     np.testing.assert_allclose(smeared[valid], 4.0, rtol=1e-6)  # a plain smear would pull the gap's edges down
-    assert (smeared[:, 12:15] == -2.0).all() and np.isnan(smeared[5, 5])
+    assert (smeared[:, 12:15] == -2.0).all() and np.isnan(smeared[5, 5]) == dead_pixel
 
 
 def test_a_width_of_zero_is_the_image_itself():
@@ -90,3 +100,33 @@ def test_a_bundle_without_views_classifies_each_image_alone(two_view_bundle, tmp
     del manifest["test_time_smear_px"]  # as in bundles written before the field existed
     (copy / "manifest.json").write_text(json.dumps(manifest))
     assert load_model(copy).test_time_smear_px == (0.0,)
+
+
+def test_shipped_models_chosen_per_kind_of_frame_take_views_given_for_all_of_them():
+    from xicam_gisaxs_cnn.models import ModelsByFrameKind
+
+    assert ModelsByFrameKind()(True).test_time_smear_px == (0.0, 1.0)  # the frames bundle's own
+    assert ModelsByFrameKind()(False).test_time_smear_px == (0.0,)  # the default names none
+    forced = ModelsByFrameKind([0.0])
+    assert forced(True).test_time_smear_px == (0.0,) and forced(False).test_time_smear_px == (0.0,)
+    with pytest.raises(ValueError, match="test_time_smear_px must be widths in"):
+        ModelsByFrameKind([-1.0])
+
+
+def test_live_commands_pass_their_views_to_the_model_they_use(untrained_bundle):
+    from xicam_gisaxs_cnn.cli import build_parser
+    from xicam_gisaxs_cnn.cli.live import live_classifier
+    from xicam_gisaxs_cnn.live import LiveClassifier
+
+    parser = build_parser()
+    chosen_per_run = live_classifier(parser.parse_args(["live", "--test-time-smear", "0"]), lambda name, doc: None)
+    given = live_classifier(parser.parse_args(["classify-run", "x", "--model", str(untrained_bundle),
+                                               "--test-time-smear", "0", "2"]), lambda name, doc: None)
+    try:
+        assert chosen_per_run.model_for(True).test_time_smear_px == (0.0,)
+        assert given.model_for(True).test_time_smear_px == (0.0, 2.0)
+    finally:
+        chosen_per_run.close(timeout=10)
+        given.close(timeout=10)
+    with pytest.raises(ValueError, match="not both"):
+        LiveClassifier(lambda name, doc: None, classifier=load_model(untrained_bundle), test_time_smear_px=[0.0])

@@ -41,6 +41,21 @@ def reflect_indices(length: int, radius: int) -> np.ndarray:
     return np.where(index < length, index, period - 1 - index)
 
 
+def gaussian_matrix(length: int, sigma_px: float) -> np.ndarray:
+    """Matrix ``(length, length)`` of :func:`smear` along one axis: ``smear(image, s) == G_rows @ image @ G_columns.T``.
+
+    Row i holds the kernel's weights of the pixels it reads, the half-sample reflection
+    folded in, so every row sums to 1.
+    """
+    kernel = gaussian_kernel(sigma_px)
+    radius = kernel.size // 2
+    sources = reflect_indices(length, radius)
+    matrix = np.zeros((length, length))
+    for offset, weight in enumerate(kernel):
+        np.add.at(matrix, (np.arange(length), sources[offset:offset + length]), weight)
+    return matrix
+
+
 def smear(image: np.ndarray, sigma_px: float) -> np.ndarray:
     """Blur with an isotropic Gaussian of standard deviation ``sigma_px`` pixels.
 

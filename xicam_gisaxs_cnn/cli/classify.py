@@ -16,7 +16,7 @@ CHUNK = 32
 
 
 def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
-    """Detector-geometry and masking options shared by classify, live and classify-run.
+    """Detector-geometry, masking and test-time options shared by classify, live and classify-run.
 
     ``--window-scale`` defaults to None: the command chooses by the kind of frame
     (:func:`~xicam_gisaxs_cnn.frames.scale.default_window_scale`).
@@ -40,6 +40,11 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
                             "'auto' chooses S per frame from its first in-plane Bragg peak; 'confidence' and "
                             "'ensemble' classify the frame at 25 S from 0.25 to 16 (those it fills 5%% of) and keep the S the model finds "
                             "least out of distribution, or average the probabilities over all of them")
+    group.add_argument("--test-time-smear", type=float, nargs="+", default=None, metavar="PX",
+                       help="classify each canonical image as the mean over these Gaussian-smeared views, px, 0 = "
+                            "the image itself (default: the model's own, e.g. 0 1 for the shipped frames model; "
+                            "'--test-time-smear 0' halves the network's work, and the OOD threshold was fitted "
+                            "with the model's own views)")
     group.add_argument("--no-fold", dest="fold", action="store_false",
                        help="do not fold detector frames about qy = 0 (by default each canonical image is averaged "
                             "with its mirror image: powder films are even in qy; this halves the counting noise "
@@ -104,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
     from ..frames import FrameResult
     from ..models import ModelsByFrameKind, load_model
 
-    classifier = load_model(args.model) if args.model else ModelsByFrameKind()
+    classifier = load_model(args.model) if args.model else ModelsByFrameKind(args.test_time_smear)
+    if args.model and args.test_time_smear is not None:
+        classifier.test_time_smear_px = args.test_time_smear
     overrides = geometry_values(args)
     beam_stop = tuple(args.beam_stop_px) if args.beam_stop_px else None
     failed = 0

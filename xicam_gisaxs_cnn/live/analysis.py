@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from event_model import DocumentRouter, Filler, RunRouter, compose_run, unpack_datum_page, unpack_event_page
@@ -101,6 +101,9 @@ class LiveClassifier:
         ``"ensemble"`` with a detector geometry, 1 without.
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
+    test_time_smear_px : sequence of float, optional
+        Test-time views (px) of the shipped models chosen per run, instead of each bundle's
+        own; with ``classifier``, set its ``test_time_smear_px`` instead.
     fold : bool
         Fold detector frames about qy = 0 before classification
         (:func:`~xicam_gisaxs_cnn.frames.fold.fold_qy`); recorded in each analysis run's start.
@@ -121,15 +124,19 @@ class LiveClassifier:
         field: str | None = None,
         window_scale: float | str | None = None,
         beam_stop_px: BeamStop | None = None,
+        test_time_smear_px: Sequence[float] | None = None,
         fold: bool = FOLD_QY,
         batch_size: int = 32,
         handler_registry: dict | None = None,
     ) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if classifier is not None and test_time_smear_px is not None:
+            raise ValueError("give test_time_smear_px for the shipped models chosen per run, or set the "
+                             "classifier's own test_time_smear_px, not both")
         self.output = output
         self.classifier = classifier
-        self.models = ModelsByFrameKind() if classifier is None else None
+        self.models = ModelsByFrameKind(test_time_smear_px) if classifier is None else None
         self.geometry = geometry
         self.stream = stream
         self.field = field

@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import torch
 
 from .architectures import ARCHITECTURES, EmbeddingClassifier, build_model
 from .bundle import Bundle, BundleError, MaxSoftmaxOod, NearestNeighbourOod, OodStatistics, load_bundle, save_bundle
 from .classifier import Classifier, Prediction
+from .test_time import check_smear_views
 from .registry import (
     DEFAULT_MODEL_NAME, DETECTOR_FRAME_MODEL_NAME, MODEL_DIR_VARIABLE, list_models, resolve_bundle, user_model_dir,
 )
@@ -29,14 +31,19 @@ class ModelsByFrameKind:
 
     What ``gisaxs-cnn classify``, ``live`` and ``classify-run`` use when no ``--model`` is given;
     call it with ``detector_frames`` True for frames that come with a detector geometry.
+    ``test_time_smear_px``, if given, replaces each bundle's own test-time views (px).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, test_time_smear_px: Sequence[float] | None = None) -> None:
+        self.test_time_smear_px = None if test_time_smear_px is None else check_smear_views(test_time_smear_px)
         self._loaded: dict[bool, Classifier] = {}
 
     def __call__(self, detector_frames: bool) -> Classifier:
         if detector_frames not in self._loaded:
-            self._loaded[detector_frames] = load_model(DETECTOR_FRAME_MODEL_NAME if detector_frames else None)
+            classifier = load_model(DETECTOR_FRAME_MODEL_NAME if detector_frames else None)
+            if self.test_time_smear_px is not None:
+                classifier.test_time_smear_px = self.test_time_smear_px
+            self._loaded[detector_frames] = classifier
         return self._loaded[detector_frames]
 
 
