@@ -55,7 +55,7 @@ def masked_smear(images: torch.Tensor, masks: torch.Tensor | None, sigma_px: flo
     """
     if sigma_px == 0:
         return images
-    count, _, height, width = images.shape
+    count = images.shape[0]
     if bool(torch.isfinite(images.sum())):  # one sum tells (as in preprocessing): no per-pixel check
         valid = masks
         weight = torch.ones_like(images) if masks is None else masks.to(images.dtype)
