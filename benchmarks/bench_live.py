@@ -209,13 +209,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     scratch = Path(tempfile.mkdtemp(prefix="bench-live-"))
     try:
-        classifier, model = load_model(args.model), args.model or "shipped default"
+        classifier = load_model(args.model, test_time_smear_px=args.test_time_smear)
+        model = args.model or "shipped default"
     except Exception as error:  # no shipped bundle yet: speed does not depend on the weights
         torch.manual_seed(0)
-        classifier = load_model(save_bundle(build_model("compact"), scratch / "untrained"))
+        classifier = load_model(save_bundle(build_model("compact"), scratch / "untrained"),
+                                test_time_smear_px=args.test_time_smear)
         model = f"untrained compact (no bundle loaded: {error.__class__.__name__})"
-    if args.test_time_smear is not None:
-        classifier.test_time_smear_px = args.test_time_smear
     client = open_catalog(scratch / "catalog")
     rng = np.random.default_rng(0)
     results = {"model": model, "test_time_smear_px": list(classifier.test_time_smear_px),

@@ -83,6 +83,8 @@ def test_the_probabilities_are_the_mean_over_the_views(two_view_bundle):
     np.testing.assert_allclose(both.ood_scores, 1.0 - expected.max(axis=1), rtol=1e-5)
     np.testing.assert_allclose(both.embeddings, (sharp.embeddings + smeared.embeddings) / 2, rtol=1e-4, atol=1e-6)
     assert both.labels == [classifier.manifest["classes"][i] for i in expected.argmax(axis=1)]
+    alone = load_model(two_view_bundle, test_time_smear_px=[0.0]).predict(images, masks)  # views chosen at loading
+    np.testing.assert_array_equal(alone.probabilities, sharp.probabilities)
 
 
 def test_a_bundle_naming_bad_views_is_refused(two_view_bundle, tmp_path):

@@ -18,6 +18,7 @@ import torch
 from xicam_gisaxs_cnn.canonical import horizon_mask
 from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES
 from xicam_gisaxs_cnn.models import Classifier
+from xicam_gisaxs_cnn.models.test_time import NO_SMEAR_PX
 
 from ..degradation import Degradation
 from ..realistic.evaluate import (
@@ -303,8 +304,8 @@ def summary_table(metrics: dict) -> list[str]:
 
 def _views(metrics: dict) -> str:
     """``; test-time views 0, 1 px`` when the model averaged over smeared views, else nothing."""
-    widths = metrics.get("test_time_smear_px", [0.0])
-    return "" if list(widths) == [0.0] else "; test-time views " + ", ".join(f"{width:g}" for width in widths) + " px"
+    widths = metrics.get("test_time_smear_px", list(NO_SMEAR_PX))
+    return "" if list(widths) == list(NO_SMEAR_PX) else "; test-time views " + ", ".join(f"{width:g}" for width in widths) + " px"
 
 
 def markdown_report(metrics: dict) -> str:

@@ -109,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
     from ..frames import FrameResult
     from ..models import ModelsByFrameKind, load_model
 
-    classifier = load_model(args.model) if args.model else ModelsByFrameKind(args.test_time_smear)
-    if args.model and args.test_time_smear is not None:
-        classifier.test_time_smear_px = args.test_time_smear
+    if args.model:
+        classifier = load_model(args.model, test_time_smear_px=args.test_time_smear)
+    else:
+        classifier = ModelsByFrameKind(args.test_time_smear)
     overrides = geometry_values(args)
     beam_stop = tuple(args.beam_stop_px) if args.beam_stop_px else None
     failed = 0

@@ -54,9 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if not (args.output or args.name):
         raise ValueError("give --name (bundle in the user model directory) or --output DIR")
     output = Path(args.output) if args.output else user_model_dir() / args.name
-    classifier = load_model(args.model)
-    if args.test_time_smear is not None:
-        classifier.test_time_smear_px = args.test_time_smear
+    classifier = load_model(args.model, test_time_smear_px=args.test_time_smear)
     if output.resolve() == classifier.bundle.path.resolve():
         raise ValueError(f"--output {output} is the bundle being read; write the new threshold to another directory")
     fit = fit_frame_threshold(classifier, per_class=args.per_class, seed=args.seed, false_alarm=args.false_alarm,

@@ -20,9 +20,16 @@ from .registry import (
 )
 
 
-def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu") -> Classifier:
-    """Load a classifier: ``None`` for the shipped default, a bundle name, or a bundle directory."""
-    return Classifier(load_bundle(resolve_bundle(name_or_path)), device=device)
+def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
+               test_time_smear_px: Sequence[float] | None = None) -> Classifier:
+    """Load a classifier: ``None`` for the shipped default, a bundle name, or a bundle directory.
+
+    ``test_time_smear_px``, if given, replaces the bundle's own test-time views (px).
+    """
+    classifier = Classifier(load_bundle(resolve_bundle(name_or_path)), device=device)
+    if test_time_smear_px is not None:
+        classifier.test_time_smear_px = test_time_smear_px
+    return classifier
 
 
 class ModelsByFrameKind:
@@ -40,10 +47,8 @@ class ModelsByFrameKind:
 
     def __call__(self, detector_frames: bool) -> Classifier:
         if detector_frames not in self._loaded:
-            classifier = load_model(DETECTOR_FRAME_MODEL_NAME if detector_frames else None)
-            if self.test_time_smear_px is not None:
-                classifier.test_time_smear_px = self.test_time_smear_px
-            self._loaded[detector_frames] = classifier
+            self._loaded[detector_frames] = load_model(DETECTOR_FRAME_MODEL_NAME if detector_frames else None,
+                                                       test_time_smear_px=self.test_time_smear_px)
         return self._loaded[detector_frames]
 
 

@@ -56,9 +56,12 @@ def masked_smear(images: torch.Tensor, masks: torch.Tensor | None, sigma_px: flo
     if sigma_px == 0:
         return images
     count = images.shape[0]
-    if bool(torch.isfinite(images.sum())):  # one sum tells (as in preprocessing): no per-pixel check
+    all_finite = bool(torch.isfinite(images.sum()))  # one sum tells (as in preprocessing): no per-pixel check
+    if all_finite and masks is None:  # every pixel valid: the smear's weights are all 1, nothing to normalise
+        return _banded_smear(images.clamp_min(0.0), float(sigma_px))
+    if all_finite:
         valid = masks
-        weight = torch.ones_like(images) if masks is None else masks.to(images.dtype)
+        weight = masks.to(images.dtype)
         intensity = images.clamp_min(0.0).mul_(weight)
     else:
         valid = torch.isfinite(images) if masks is None else torch.isfinite(images) & masks
@@ -66,7 +69,7 @@ def masked_smear(images: torch.Tensor, masks: torch.Tensor | None, sigma_px: flo
         intensity = torch.where(valid, images.clamp_min(0.0), 0.0)
     smeared = _banded_smear(torch.cat([intensity, weight]), float(sigma_px))
     ratio = smeared[:count].div_(smeared[count:].clamp_min_(torch.finfo(images.dtype).tiny))
-    return ratio if valid is None else torch.where(valid, ratio, images)
+    return torch.where(valid, ratio, images)
 
 
 def _banded_smear(batch: torch.Tensor, sigma_px: float) -> torch.Tensor:
