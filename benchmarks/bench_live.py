@@ -44,7 +44,9 @@ from tiled.queries import Key
 from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames
 from xicam_gisaxs_cnn.frames.scale import parse_window_scale
 from xicam_gisaxs_cnn.live import ANALYSIS_DATA_KEYS, GEOMETRY_KEY, PROBABILITY_KEYS, LiveClassifier, open_catalog, tiled_writer
+from xicam_gisaxs_cnn.cli.classify import smear_view_argument
 from xicam_gisaxs_cnn.models import build_model, load_model, save_bundle
+from xicam_gisaxs_cnn.models.test_time import views_record
 
 PILATUS_1M = (1043, 981)
 GEOMETRY = DetectorGeometry(energy_kev=10.0, distance_mm=2000.0, pixel_size_mm=(0.172, 0.172),
@@ -202,7 +204,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--window-scale", type=parse_window_scale, default=1.0,
                         help="window scale or mode of the Pilatus 1M frames (default 1)")
-    parser.add_argument("--test-time-smear", type=float, nargs="+", default=None, metavar="PX",
+    parser.add_argument("--test-time-smear", type=smear_view_argument, nargs="+", default=None, metavar="PX|QYxQZ",
                         help="test-time views of the model (default: the bundle's own)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "live.json"))
     args = parser.parse_args()
@@ -218,7 +220,7 @@ def main() -> None:
         model = f"untrained compact (no bundle loaded: {error.__class__.__name__})"
     client = open_catalog(scratch / "catalog")
     rng = np.random.default_rng(0)
-    results = {"model": model, "test_time_smear_px": list(classifier.test_time_smear_px),
+    results = {"model": model, "test_time_smear_px": views_record(classifier.test_time_smear_px),
                "threads": args.threads, "batch_size": args.batch_size,
                "window_scale_pilatus1m": args.window_scale,
                "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),

@@ -18,7 +18,7 @@ import torch
 from xicam_gisaxs_cnn.canonical import horizon_mask
 from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES
 from xicam_gisaxs_cnn.models import Classifier
-from xicam_gisaxs_cnn.models.test_time import NO_SMEAR_PX
+from xicam_gisaxs_cnn.models.test_time import NO_SMEAR_PX, check_smear_views, view_label, views_record
 
 from ..degradation import Degradation
 from ..realistic.evaluate import (
@@ -183,7 +183,7 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     labels = test.labels.numpy()
     table_specs = list(dict.fromkeys([*paper.TABLE_II, *paper.TABLE_III]))
     metrics: dict = {"model": classifier.name, "sha256": classifier.sha256,
-                     "test_time_smear_px": list(classifier.test_time_smear_px), "test_per_class": per_class, "seed": seed,
+                     "test_time_smear_px": views_record(classifier.test_time_smear_px), "test_per_class": per_class, "seed": seed,
                      "training_degradation": (classifier.manifest.get("training") or {}).get("degradation"),
                      "simulation_config": config.to_dict()}
     correct = correct_predictions(classifier, test, table_specs, seed=seed + 1)
@@ -303,9 +303,9 @@ def summary_table(metrics: dict) -> list[str]:
 
 
 def _views(metrics: dict) -> str:
-    """``; test-time views 0, 1 px`` when the model averaged over smeared views, else nothing."""
-    widths = metrics.get("test_time_smear_px", list(NO_SMEAR_PX))
-    return "" if list(widths) == list(NO_SMEAR_PX) else "; test-time views " + ", ".join(f"{width:g}" for width in widths) + " px"
+    """``; test-time views 0, 1x0 px`` (QYxQZ: px along qy and qz) when the model averaged over smeared views, else nothing."""
+    smear_views = check_smear_views(metrics.get("test_time_smear_px", NO_SMEAR_PX))
+    return "" if smear_views == NO_SMEAR_PX else "; test-time views " + ", ".join(map(view_label, smear_views)) + " px"
 
 
 def markdown_report(metrics: dict) -> str:

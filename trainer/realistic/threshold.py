@@ -20,6 +20,7 @@ import numpy as np
 
 from xicam_gisaxs_cnn.frames.fold import FOLD_QY
 from xicam_gisaxs_cnn.models import Classifier, save_bundle
+from xicam_gisaxs_cnn.models.test_time import views_record
 
 from ..evaluation.metrics import percent, threshold_at_false_alarm
 from .evaluate import FALSE_ALARM, LATTICE_CONSTANTS_NM, classify_realistic, frame_path, superlattice_jobs
@@ -84,7 +85,7 @@ def fit_frame_threshold(
         "window_scale": window_scale,
         "fold": fold,
         "detector": layout.name,
-        "test_time_smear_px": list(classifier.test_time_smear_px),
+        "test_time_smear_px": views_record(classifier.test_time_smear_px),
         "accuracy": percent(np.mean([record["label"] == record["kind"] for record in scored])),
         "scores": scores.tolist(),
     }

@@ -10,6 +10,7 @@ from ..canonical import IMAGE_SIZE
 from ..frames.fold import FOLD_QY
 from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE, default_window_scale, parse_window_scale
 from ..models.registry import DETECTOR_FRAME_MODEL_NAME
+from ..models.test_time import SmearView, parse_smear_view
 
 CHUNK = 32
 """Frames of a multi-frame file classified per model call."""
@@ -40,11 +41,11 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
                             "'auto' chooses S per frame from its first in-plane Bragg peak; 'confidence' and "
                             "'ensemble' classify the frame at 25 S from 0.25 to 16 (those it fills 5%% of) and keep the S the model finds "
                             "least out of distribution, or average the probabilities over all of them")
-    group.add_argument("--test-time-smear", type=float, nargs="+", default=None, metavar="PX",
-                       help="classify each canonical image as the mean over these Gaussian-smeared views, px, 0 = "
-                            "the image itself (default: the model's own, e.g. 0 1 for the shipped frames model; "
-                            "'--test-time-smear 0' halves the network's work, and the OOD threshold was fitted "
-                            "with the model's own views)")
+    group.add_argument("--test-time-smear", type=smear_view_argument, nargs="+", default=None, metavar="PX|QYxQZ",
+                       help="classify each canonical image as the mean over these Gaussian-smeared views: a width in px "
+                            "(0 = the image itself) or px along qy and qz (1x0: along qy only) (default: the model's own, "
+                            "e.g. 0 1x0 for the shipped frames model; '--test-time-smear 0' halves the network's work, "
+                            "and the OOD threshold was fitted with the model's own views)")
     group.add_argument("--no-fold", dest="fold", action="store_false",
                        help="do not fold detector frames about qy = 0 (by default each canonical image is averaged "
                             "with its mirror image: powder films are even in qy; this halves the counting noise "
@@ -55,6 +56,14 @@ def window_scale_argument(text: str) -> float | str:
     """``--window-scale``: one of :data:`~xicam_gisaxs_cnn.frames.scale.SCALE_MODES` or a number > 0."""
     try:
         return parse_window_scale(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def smear_view_argument(text: str) -> SmearView:
+    """``--test-time-smear``: a view, PX or QYxQZ (:func:`~xicam_gisaxs_cnn.models.test_time.parse_smear_view`)."""
+    try:
+        return parse_smear_view(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

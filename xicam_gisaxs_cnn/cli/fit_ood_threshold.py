@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .classify import window_scale_argument
+from .classify import smear_view_argument, window_scale_argument
 
 THRESHOLD_FIT_FILE: str = "report/ood_threshold_fit.json"
 """Where the written bundle keeps the fit with every frame's score."""
@@ -35,10 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="fraction of superlattice frames flagged at the threshold (default: 0.05)")
     parser.add_argument("--window-scale", default="ensemble", type=window_scale_argument, metavar="S|auto|confidence|ensemble",
                         help="as 'gisaxs-cnn classify --window-scale' (default: ensemble, classify's default for detector frames)")
-    parser.add_argument("--test-time-smear", type=float, nargs="+", default=None, metavar="PX",
+    parser.add_argument("--test-time-smear", type=smear_view_argument, nargs="+", default=None, metavar="PX|QYxQZ",
                         help="classify each image as the mean over these Gaussian-smeared views (px, 0 = the image "
-                             "itself), fit the threshold so and write them into the bundle (default: the model's own, "
-                             "manifest test_time_smear_px)")
+                             "itself, QYxQZ = px along qy and qz), fit the threshold so and write them into the bundle "
+                             "(default: the model's own, manifest test_time_smear_px)")
     parser.add_argument("--detector", default="pilatus-1m", metavar="NAME",
                         help="detector of the frames: pilatus-1m (default), pilatus-2m or small (a test detector)")
     parser.set_defaults(func=run)

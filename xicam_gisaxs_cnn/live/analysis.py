@@ -28,6 +28,7 @@ from ..frames.fold import FOLD_QY
 from ..frames.resample import BeamStop
 from ..frames.scale import default_window_scale
 from ..models import Classifier, ModelsByFrameKind
+from ..models.test_time import SmearView, views_record
 from .stream_frames import StreamFrameSource
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class LiveClassifier:
         ``"ensemble"`` with a detector geometry, 1 without.
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
-    test_time_smear_px : sequence of float, optional
+    test_time_smear_px : sequence of float or (qy_px, qz_px), optional
         Test-time views (px) of the shipped models chosen per run, instead of each bundle's
         own; with ``classifier``, set its ``test_time_smear_px`` instead.
     fold : bool
@@ -124,7 +125,7 @@ class LiveClassifier:
         field: str | None = None,
         window_scale: float | str | None = None,
         beam_stop_px: BeamStop | None = None,
-        test_time_smear_px: Sequence[float] | None = None,
+        test_time_smear_px: Sequence[SmearView] | None = None,
         fold: bool = FOLD_QY,
         batch_size: int = 32,
         handler_registry: dict | None = None,
@@ -352,7 +353,7 @@ class _RunClassifier(DocumentRouter):
             "raw_field": field,
             "model_name": classifier.name,
             "model_sha256": classifier.sha256,
-            "test_time_smear_px": list(classifier.test_time_smear_px),
+            "test_time_smear_px": views_record(classifier.test_time_smear_px),
             "classes": list(CLASS_NAMES),
             "window_scale": self.window_scale,
             "folded": self.live.fold and self.geometry is not None,

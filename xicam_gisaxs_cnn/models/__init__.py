@@ -14,14 +14,14 @@ import torch
 from .architectures import ARCHITECTURES, EmbeddingClassifier, build_model
 from .bundle import Bundle, BundleError, MaxSoftmaxOod, NearestNeighbourOod, OodStatistics, load_bundle, save_bundle
 from .classifier import Classifier, Prediction
-from .test_time import check_smear_views
+from .test_time import SmearView, check_smear_views
 from .registry import (
     DEFAULT_MODEL_NAME, DETECTOR_FRAME_MODEL_NAME, MODEL_DIR_VARIABLE, list_models, resolve_bundle, user_model_dir,
 )
 
 
 def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
-               test_time_smear_px: Sequence[float] | None = None) -> Classifier:
+               test_time_smear_px: Sequence[SmearView] | None = None) -> Classifier:
     """Load a classifier: ``None`` for the shipped default, a bundle name, or a bundle directory.
 
     ``test_time_smear_px``, if given, replaces the bundle's own test-time views (px).
@@ -41,7 +41,7 @@ class ModelsByFrameKind:
     ``test_time_smear_px``, if given, replaces each bundle's own test-time views (px).
     """
 
-    def __init__(self, test_time_smear_px: Sequence[float] | None = None) -> None:
+    def __init__(self, test_time_smear_px: Sequence[SmearView] | None = None) -> None:
         self.test_time_smear_px = None if test_time_smear_px is None else check_smear_views(test_time_smear_px)
         self._loaded: dict[bool, Classifier] = {}
 

@@ -21,7 +21,7 @@ from ..canonical import IMAGE_SIZE, QY_RANGE_NM, QZ_RANGE_NM
 from ..classes import CLASS_NAMES
 from ..preprocess import PREPROCESSING
 from .architectures import EmbeddingClassifier, build_model
-from .test_time import NO_SMEAR_PX, check_smear_views
+from .test_time import NO_SMEAR_PX, SmearView, check_smear_views, views_record
 
 BUNDLE_FORMAT: int = 1
 WEIGHTS_FILE: str = "model.safetensors"
@@ -163,7 +163,7 @@ def save_bundle(
     ood_threshold_fit: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
-    test_time_smear_px: Sequence[float] = NO_SMEAR_PX,
+    test_time_smear_px: Sequence[SmearView] = NO_SMEAR_PX,
 ) -> Path:
     """Write ``model`` as a bundle into ``directory`` (created); return the directory.
 
@@ -198,7 +198,7 @@ def save_bundle(
         "canonical_grid": canonical_grid_record(),
         "preprocessing": PREPROCESSING,
         "temperature": float(temperature),
-        "test_time_smear_px": list(smear_views),
+        "test_time_smear_px": views_record(smear_views),
         "ood": None if ood is None else _ood_record(ood, ood_threshold_fit),
         "training": training or {},
         "metrics": metrics or {},

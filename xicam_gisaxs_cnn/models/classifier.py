@@ -13,7 +13,7 @@ from ..preprocess import MASK_CHANNEL, model_input_torch
 from .architectures import EmbeddingClassifier
 from .bundle import SCORES_PROBABILITIES, Bundle
 from .inference import inference_network, weights_state
-from .test_time import NO_SMEAR_PX, check_smear_views, views
+from .test_time import NO_SMEAR_PX, SmearView, check_smear_views, views
 
 CPU_CHUNK_SIZE: int = 64
 """Images preprocessed and classified together on the CPU. A chunk's arrays (about 12 MB)
@@ -116,13 +116,13 @@ class Classifier:
         self._network, self._network_state = None, None
 
     @property
-    def test_time_smear_px(self) -> tuple[float, ...]:
-        """Gaussian widths (px) of the views ``predict`` averages over; (0.0,) = each image alone."""
+    def test_time_smear_px(self) -> tuple[SmearView, ...]:
+        """The views ``predict`` averages over: Gaussian widths, px, or (qy_px, qz_px); (0.0,) = each image alone."""
         return self._test_time_smear_px
 
     @test_time_smear_px.setter
-    def test_time_smear_px(self, widths: Any) -> None:
-        self._test_time_smear_px = check_smear_views(widths)
+    def test_time_smear_px(self, smear_views: Any) -> None:
+        self._test_time_smear_px = check_smear_views(smear_views)
 
     @property
     def network(self) -> EmbeddingClassifier:
@@ -178,12 +178,12 @@ class Classifier:
         batch, mask_batch = self._batches(images, masks)
         if batch.shape[0] == 0:
             raise ValueError("images hold no image (a batch of 0)")
-        network, widths = self.network, self.test_time_smear_px
+        network, smear_views = self.network, self.test_time_smear_px
         probabilities, embeddings = [], []
         for start in range(0, batch.shape[0], batch_size):
             chunk_masks = None if mask_batch is None else mask_batch[start:start + batch_size].to(self.device)
             chunk = batch[start:start + batch_size].to(self.device)
-            view_embeddings = [network.embed(model_input_torch(view, chunk_masks)) for view in views(chunk, chunk_masks, widths)]
+            view_embeddings = [network.embed(model_input_torch(view, chunk_masks)) for view in views(chunk, chunk_masks, smear_views)]
             view_probabilities = [torch.softmax(network.fc(embedding).float() / self.temperature, dim=1)
                                   for embedding in view_embeddings]
             embeddings.append(_mean(view_embeddings).float())
