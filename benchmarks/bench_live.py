@@ -41,10 +41,10 @@ import torch
 from event_model import compose_run
 from tiled.queries import Key
 
+from xicam_gisaxs_cnn.cli.classify import smear_view_argument
 from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames
 from xicam_gisaxs_cnn.frames.scale import parse_window_scale
 from xicam_gisaxs_cnn.live import ANALYSIS_DATA_KEYS, GEOMETRY_KEY, PROBABILITY_KEYS, LiveClassifier, open_catalog, tiled_writer
-from xicam_gisaxs_cnn.cli.classify import smear_view_argument
 from xicam_gisaxs_cnn.models import build_model, load_model, save_bundle
 from xicam_gisaxs_cnn.models.test_time import views_record
 

@@ -145,7 +145,7 @@ def test_a_bundle_without_views_classifies_each_image_alone(two_view_bundle, tmp
 def test_shipped_models_chosen_per_kind_of_frame_take_views_given_for_all_of_them():
     from xicam_gisaxs_cnn.models import ModelsByFrameKind
 
-    assert ModelsByFrameKind()(True).test_time_smear_px == (0.0, 1.0)  # the frames bundle's own
+    assert ModelsByFrameKind()(True).test_time_smear_px == (0.0, (1.0, 0.0))  # the frames bundle's own
     assert ModelsByFrameKind()(False).test_time_smear_px == (0.0,)  # the default names none
     forced = ModelsByFrameKind([0.0])
     assert forced(True).test_time_smear_px == (0.0,) and forced(False).test_time_smear_px == (0.0,)
