@@ -45,10 +45,12 @@ def check_smear_views(values: Any) -> tuple[SmearView, ...]:
     becomes that width. ``[0, 1]`` is two views, ``[0, [1, 0]]`` the image and a 1 px smear along qy.
     """
     try:
-        if not isinstance(values, (list, tuple)):
-            values = np.asarray(values, dtype=float)
-            values = list(values) if values.ndim else [values.item()]
-        views = tuple(_view(item) for item in values)
+        if isinstance(values, (list, tuple)):
+            items = values
+        else:
+            array = np.asarray(values, dtype=float)
+            items = list(array) if array.ndim else [array.item()]
+        views = tuple(_view(item) for item in items)
     except (TypeError, ValueError):
         raise ValueError(f"test_time_smear_px must be widths (px) or [qy_px, qz_px] pairs, got {values!r}") from None
     if not 1 <= len(views) <= 8:
