@@ -12,6 +12,7 @@ CORE_REQUIRES = [
     "numpy>=1.23.5",  # 1.23.x for the Xi-cam GUI (see GUI_REQUIRES)
     "scipy>=1.10",
     "torch==2.13.0",  # CPU build on these machines; see README for a CUDA build
+    "numba>=0.59",  # the CPU preprocessing, compiled (xicam_gisaxs_cnn/preprocess_kernel.py)
     "safetensors>=0.4",
     "fabio>=2023.4",
     "h5py>=3.8",

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .canonical import IMAGE_SIZE
+from .preprocess_kernel import fill_inputs
 
 LOG_FLOOR: float = 1e-4
 """Intensities are divided by the mean over valid pixels and floored here before log10."""
@@ -38,7 +39,8 @@ PREPROCESSING: dict = {
     "input_shape": [INPUT_CHANNELS, IMAGE_SIZE, IMAGE_SIZE],
 }
 
-_LOG_SPAN = 2.0 - np.log10(LOG_FLOOR)  # the log channel log10(I / (mean floor) + 1) / span is about 1 at 100x the mean
+_LOG_SCALE = 1.0 / (np.log(10.0) * (2.0 - np.log10(LOG_FLOOR)))
+"""log1p(I / (mean floor)) x this is the log channel: log10(I / mean + floor) - log10(floor) over a span that puts 100x the mean at about 1."""
 
 
 def _window_sum(x: torch.Tensor, dim: int, size: int) -> torch.Tensor:
@@ -69,14 +71,16 @@ def _box_sum(x: torch.Tensor) -> torch.Tensor:
     return _window_sum(_window_sum(x, 2, HIGH_PASS_WINDOW_PX), 3, HIGH_PASS_WINDOW_PX)
 
 
-def _shared_mask(valid: torch.Tensor | None, weight: torch.Tensor) -> torch.Tensor:
-    """``weight``'s first image when every image of the batch has the same validity, else ``weight``.
+def _shared_mask(valid: torch.Tensor | None, images: torch.Tensor) -> torch.Tensor:
+    """The validity (M, 1, H, W) of a batch: M = 1 when every image has the same (all ones when ``valid`` is None).
 
     A batch expanded from one mask (zero stride) is recognised without comparing pixels.
     """
-    if valid is None or valid.shape[0] == 1 or valid.stride(0) == 0 or bool((valid == valid[:1]).all()):
-        return weight[:1]
-    return weight
+    if valid is None:
+        return torch.ones((1, 1, *images.shape[2:]), dtype=torch.bool, device=images.device)
+    if valid.shape[0] == 1 or valid.stride(0) == 0 or bool((valid == valid[:1]).all()):
+        return valid[:1]
+    return valid
 
 
 class _LastMaskWeight:
@@ -91,11 +95,12 @@ class _LastMaskWeight:
         self._entry: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __call__(self, mask: torch.Tensor) -> torch.Tensor:
+        """The float32 weight of a boolean ``mask`` (M, 1, H, W)."""
         entry = self._entry  # one read: another thread may replace it meanwhile
         if (entry is not None and entry[0].shape == mask.shape and entry[0].device == mask.device
                 and torch.equal(entry[0], mask)):
             return entry[1]
-        weight = _box_sum(mask).clamp_min_(1e-6).reciprocal_().mul_(mask).mul_(-HIGH_PASS_GAIN)
+        weight = _box_sum(mask.to(torch.float32)).clamp_min_(1e-6).reciprocal_().mul_(mask).mul_(-HIGH_PASS_GAIN)
         if mask.shape[0] == 1:
             self._entry = (mask.clone(), weight)
         return weight
@@ -120,17 +125,33 @@ def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -
 
     Negative values (Gaussian noise, detector gaps) count as zero intensity;
     non-finite pixels are treated as masked. A frame with no positive valid
-    pixel becomes all zeros in the intensity channel. Channels are written in
-    place into the output, one pass per step, on the images' device.
+    pixel becomes all zeros in the intensity channel. On the CPU one compiled pass
+    per image (:mod:`~xicam_gisaxs_cnn.preprocess_kernel`) writes the channels; on
+    other devices torch's operations do, in place, one pass over the batch per step.
+    The result carries no gradient.
     """
     if images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(f"images must have shape (N, 1, H, W), got {tuple(images.shape)}")
-    images = images.to(torch.float32)
+    images = images.detach().to(torch.float32)
     # one sum tells whether a pixel is not finite (it makes the sum NaN or infinite; so can an
     # overflow, which only costs the per-pixel path)
     all_finite = bool(torch.isfinite(images.sum()))
     valid = _validity(images, masks, all_finite)
     inputs = torch.empty((images.shape[0], INPUT_CHANNELS, *images.shape[2:]), dtype=torch.float32, device=images.device)
+    shared_valid = _shared_mask(valid, images)
+    box_weight = _mask_weight(shared_valid)
+    if images.device.type == "cpu":
+        fill_inputs(images[:, 0].contiguous().numpy(), shared_valid[:, 0].to(torch.uint8).contiguous().numpy(),
+                    box_weight[:, 0].contiguous().numpy(), inputs.numpy(), log_floor=LOG_FLOOR, log_scale=_LOG_SCALE,
+                    gain=HIGH_PASS_GAIN, window_px=HIGH_PASS_WINDOW_PX, threads=torch.get_num_threads())
+    else:
+        _fill_inputs_eager(images, valid, all_finite, box_weight, inputs)
+    return inputs
+
+
+def _fill_inputs_eager(images: torch.Tensor, valid: torch.Tensor | None, all_finite: bool,
+                       box_weight: torch.Tensor, inputs: torch.Tensor) -> None:
+    """:func:`model_input_torch`'s channels by torch operations, on any device."""
     logged, high_pass, weight = inputs[:, 0:1], inputs[:, 1:2], inputs[:, MASK_CHANNEL:MASK_CHANNEL + 1]
     if all_finite:
         intensity = images.clamp_min(0.0)
@@ -146,12 +167,10 @@ def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -
     # log10(I / mean + floor) - log10(floor) = log1p(I / (mean floor)) / ln 10: exactly 0 where I is 0,
     # so masked pixels (I set to 0 above) need no product with the mask
     to_ratio = torch.where(has_signal, 1.0 / (LOG_FLOOR * torch.where(has_signal, mean, 1.0)), 0.0)
-    torch.mul(intensity, to_ratio[:, None, None, None], out=logged).log1p_().mul_(1.0 / (np.log(10.0) * _LOG_SPAN))
+    torch.mul(intensity, to_ratio[:, None, None, None], out=logged).log1p_().mul_(_LOG_SCALE)
     # high pass: gain x (log channel - its mean over the valid pixels of the window) on valid pixels,
     # = gain x logged - box sum x (gain x mask / valid pixels in the window), the bracket once per mask
-    box_weight = _mask_weight(_shared_mask(valid, weight))
     torch.mul(_box_sum(logged), box_weight, out=high_pass).add_(logged, alpha=HIGH_PASS_GAIN)
-    return inputs
 
 
 def model_input(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
