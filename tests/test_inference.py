@@ -167,3 +167,28 @@ def test_prediction_on_a_gpu_matches_the_cpu(untrained_bundle):
     on_cpu = load_model(untrained_bundle).predict(images).probabilities
     on_gpu = load_model(untrained_bundle, device="cuda").predict(images).probabilities
     np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-3, atol=1e-4)
+
+
+def test_arrays_of_every_layout_are_read_without_being_changed(untrained_bundle):
+    classifier = load_model(untrained_bundle)
+    rng = np.random.default_rng(12)
+    images = (rng.gamma(0.5, 50.0, size=(5, 125, 125)) - 5.0).astype(np.float32)
+    masks = rng.random((5, 125, 125)) > 0.2
+    kept_images, kept_masks = images.copy(), masks.copy()
+    expected = classifier.predict(images, masks).probabilities  # shared with torch, not copied
+    np.testing.assert_array_equal(images, kept_images)
+    np.testing.assert_array_equal(masks, kept_masks)
+    read_only = images.copy()
+    read_only.flags.writeable = False
+    layouts = {
+        "read-only": (read_only, masks),
+        "big-endian": (images.astype(">f4"), masks),
+        "big-endian, one mask for all": (images.astype(">f4"), np.broadcast_to(masks[:1].astype(">i2"), masks.shape)),
+        "reversed, then reversed back": (images[::-1].copy()[::-1], masks[::-1].copy()[::-1]),
+        "float64": (images.astype(np.float64), masks),
+        "Fortran order": (np.asfortranarray(images), np.asfortranarray(masks)),
+    }
+    for layout, (these_images, these_masks) in layouts.items():
+        reference = expected if "one mask" not in layout else classifier.predict(images, np.broadcast_to(masks[:1], masks.shape)).probabilities
+        np.testing.assert_allclose(classifier.predict(these_images, these_masks).probabilities, reference,
+                                   atol=1e-6, err_msg=layout)

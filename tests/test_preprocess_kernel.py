@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from xicam_gisaxs_cnn import preprocess
+from xicam_gisaxs_cnn import preprocess, preprocess_kernel
 from xicam_gisaxs_cnn.preprocess import HIGH_PASS_GAIN, HIGH_PASS_WINDOW_PX, LOG_FLOOR, MASK_CHANNEL, model_input_torch
 from xicam_gisaxs_cnn.preprocess_kernel import _log1p, fill_inputs
 
@@ -54,26 +54,20 @@ def test_the_compiled_pass_gives_the_values_of_torchs_operations(masks, height, 
 
 
 @pytest.mark.parametrize("shared", [True, False])
-def test_images_split_over_threads_get_what_one_thread_gives_them(shared):
+def test_each_image_gets_what_it_gets_alone_whatever_its_batch(shared):
     rng = np.random.default_rng(8)
-    images = np.abs(awkward_images(rng, 13, 125, 125)[:, 0])
+    images = np.abs(awkward_images(rng, 6, 125, 125)[:, 0])
     images[~np.isfinite(images)] = 0.0
-    valid = (rng.random((1 if shared else 13, 125, 125)) > 0.25).astype(np.uint8)
+    valid = (rng.random((1 if shared else 6, 125, 125)) > 0.25).astype(np.uint8)
     weight = preprocess._mask_weight(torch.from_numpy(valid.astype(bool))[:, None])[:, 0].numpy().copy()
-    outputs = []
-    for threads in (1, 3):
-        out = np.full((13, 3, 125, 125), np.nan, np.float32)
-        fill_inputs(images, valid, weight, out, threads=threads, **CONSTANTS)
-        outputs.append(out)
-    assert np.isfinite(outputs[0]).all()
-    np.testing.assert_array_equal(outputs[0], outputs[1])
-
-
-def test_an_error_in_a_helper_thread_reaches_the_caller():
-    flat = np.ones((12, 125), np.float32)  # not (N, H, W): the kernel cannot be compiled for it
-    with pytest.raises(numba.TypingError):
-        fill_inputs(flat, np.ones((1, 125), np.uint8), np.ones((1, 125), np.float32),
-                    np.empty((12, 3, 125), np.float32), threads=2, **CONSTANTS)
+    batch = np.full((6, 3, 125, 125), np.nan, np.float32)
+    fill_inputs(images, valid, weight, batch, **CONSTANTS)
+    assert np.isfinite(batch).all()
+    for index in range(6):
+        alone = np.full((1, 3, 125, 125), np.nan, np.float32)
+        mask = slice(0, 1) if shared else slice(index, index + 1)
+        fill_inputs(images[index:index + 1], valid[mask], weight[mask], alone, **CONSTANTS)
+        np.testing.assert_array_equal(alone[0], batch[index])
 
 
 def test_the_kernels_log1p_agrees_with_numpy_over_fifteen_decades():
@@ -81,3 +75,16 @@ def test_the_kernels_log1p_agrees_with_numpy_over_fifteen_decades():
     computed = np.array([_log1p(value) for value in values])
     np.testing.assert_allclose(computed, np.log1p(values), rtol=0, atol=1e-12)  # float32 keeps 6e-8
     assert computed[0] == 0.0
+
+
+def test_where_numba_finds_no_place_for_its_cache_the_kernel_is_compiled_in_memory(monkeypatch):
+    monkeypatch.setattr(numba.config, "CACHE_LOCATOR_CLASSES", "IPythonCacheLocator")  # none for a module's file
+    with pytest.raises(RuntimeError, match="no locator available"):
+        numba.njit(cache=True)(lambda x: x)
+    uncached = preprocess_kernel._compiled_fill.__wrapped__(*CONSTANTS.values())
+    images = np.random.default_rng(9).gamma(0.5, 10.0, size=(2, 125, 125)).astype(np.float32)
+    valid, weight = np.ones((1, 125, 125), np.uint8), np.full((1, 125, 125), -0.05, np.float32)
+    expected, computed = np.empty((2, 3, 125, 125), np.float32), np.empty((2, 3, 125, 125), np.float32)
+    fill_inputs(images, valid, weight, expected, **CONSTANTS)
+    uncached(images, valid, weight, computed)
+    np.testing.assert_array_equal(computed, expected)

@@ -143,7 +143,7 @@ def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -
     if images.device.type == "cpu":
         fill_inputs(images[:, 0].contiguous().numpy(), shared_valid[:, 0].to(torch.uint8).contiguous().numpy(),
                     box_weight[:, 0].contiguous().numpy(), inputs.numpy(), log_floor=LOG_FLOOR, log_scale=_LOG_SCALE,
-                    gain=HIGH_PASS_GAIN, window_px=HIGH_PASS_WINDOW_PX, threads=torch.get_num_threads())
+                    gain=HIGH_PASS_GAIN, window_px=HIGH_PASS_WINDOW_PX)
     else:
         _fill_inputs_eager(images, valid, all_finite, box_weight, inputs)
     return inputs

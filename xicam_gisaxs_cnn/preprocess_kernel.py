@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 
 import numba
 import numpy as np
 
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 """Reordered sums and fused multiply-adds, so that loops vectorise; no assumption that values are finite."""
-
-_MIN_IMAGES_PER_THREAD = 4
-"""A batch is split over threads only when every thread gets at least this many images."""
 
 _LN2 = math.log(2.0)
 _SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
@@ -47,13 +43,21 @@ def _log1p(x: float) -> float:
     return e * _LN2 + 2.0 * s * series
 
 
+def _compiled(function):
+    """``function`` compiled by numba, cached on disk where numba finds a writable place, else in memory only."""
+    options = dict(nogil=True, fastmath=_FAST, error_model="numpy")
+    try:
+        return numba.njit(cache=True, **options)(function)
+    except RuntimeError:  # numba's "no locator available": nowhere to write its cache
+        return numba.njit(**options)(function)
+
+
 @functools.lru_cache(maxsize=None)
 def _compiled_fill(log_floor: float, log_scale: float, gain: float, window: int):
     """The kernel with these constants compiled in: ``fill(images, valid, weight, out)``, see :func:`fill_inputs`."""
     half = window // 2
 
-    @numba.njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
-    def fill(images, valid, weight, out):  # pragma: no cover - compiled
+    def fill(images, valid, weight, out):
         n, height, width = images.shape
         row = np.zeros(width + window - 1, np.float32)  # one log row, zero padded
         row_sums = np.zeros((height + window - 1, width), np.float32)  # each row's window sums, zero padded
@@ -99,12 +103,12 @@ def _compiled_fill(log_floor: float, log_scale: float, gain: float, window: int)
                     for j in range(width):
                         column_sum[j] += entering[j] - leaving[j]
 
-    return fill
+    return _compiled(fill)
 
 
 def fill_inputs(images: np.ndarray, valid: np.ndarray, weight: np.ndarray, out: np.ndarray, *,
-                log_floor: float, log_scale: float, gain: float, window_px: int, threads: int = 1) -> None:
-    """Write the model input channels of ``images`` into ``out``, over up to ``threads`` threads.
+                log_floor: float, log_scale: float, gain: float, window_px: int) -> None:
+    """Write the model input channels of ``images`` into ``out``, on the calling thread (the GIL released).
 
     Parameters
     ----------
@@ -121,27 +125,11 @@ def fill_inputs(images: np.ndarray, valid: np.ndarray, weight: np.ndarray, out: 
         window sum of the log channel x weight.
     window_px : int
         Side of the (odd) high-pass window, px.
-    threads : int
-        Images are split over this many threads (each with at least a few images).
+
+    Notes
+    -----
+    One thread, not several: for milliseconds after each of its operations torch's OpenMP
+    workers spin on the other cores, and a second thread of this kernel competes with them
+    (docs/benchmarks.md, session 31).
     """
-    fill = _compiled_fill(float(log_floor), float(log_scale), float(gain), int(window_px))
-    parts = max(1, min(int(threads), len(images) // _MIN_IMAGES_PER_THREAD))
-    bounds = np.linspace(0, len(images), parts + 1).astype(int)
-    shared = valid.shape[0] == 1
-    errors: list[BaseException] = []
-
-    def fill_part(start: int, stop: int) -> None:
-        try:
-            fill(images[start:stop], valid if shared else valid[start:stop],
-                 weight if shared else weight[start:stop], out[start:stop])
-        except BaseException as error:  # handed to the caller's thread below
-            errors.append(error)
-
-    helpers = [threading.Thread(target=fill_part, args=(start, stop)) for start, stop in zip(bounds[1:-1], bounds[2:])]
-    for helper in helpers:
-        helper.start()
-    fill_part(bounds[0], bounds[1])
-    for helper in helpers:
-        helper.join()
-    if errors:
-        raise errors[0]
+    _compiled_fill(float(log_floor), float(log_scale), float(gain), int(window_px))(images, valid, weight, out)

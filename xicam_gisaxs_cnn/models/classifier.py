@@ -71,12 +71,29 @@ class Prediction:
         return float(self._single(self.ood_scores))
 
 
+def _native_copy(values: Any) -> np.ndarray:
+    """A copy of ``values`` in the machine's byte order (torch takes no other)."""
+    array = np.asarray(values)
+    return np.array(array, dtype=array.dtype.newbyteorder("="))
+
+
+def _tensor_of(values: Any) -> torch.Tensor:
+    """``values`` as a tensor: the array's own memory where torch can share it (writeable, native byte
+    order, no negative stride), else a copy. Classification only reads it."""
+    if isinstance(values, torch.Tensor):
+        return values
+    if (isinstance(values, np.ndarray) and values.flags.writeable and values.dtype.isnative
+            and min(values.strides, default=0) >= 0):
+        return torch.from_numpy(values)
+    return torch.from_numpy(_native_copy(values))
+
+
 def _as_batch(values: Any, name: str, dtype: torch.dtype) -> torch.Tensor:
     """``values`` as a (N, 1, H, W) tensor of ``dtype``; an array repeated along N (zero stride) stays unrepeated."""
     if isinstance(values, np.ndarray) and values.ndim == 3 and values.strides[0] == 0:
-        tensor = torch.from_numpy(np.array(values[:1])).expand(values.shape)  # e.g. np.broadcast_to(mask, shape)
+        tensor = torch.from_numpy(_native_copy(values[:1])).expand(values.shape)  # e.g. np.broadcast_to(mask, shape)
     else:
-        tensor = values if isinstance(values, torch.Tensor) else torch.from_numpy(np.array(values))
+        tensor = _tensor_of(values)
     if tensor.ndim == 2:
         tensor = tensor[None]
     if tensor.ndim == 4 and tensor.shape[1] == 1:
