@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from .canonical import IMAGE_SIZE
-from .preprocess_kernel import fill_inputs
 
 LOG_FLOOR: float = 1e-4
 """Intensities are divided by the mean over valid pixels and floored here before log10."""
@@ -141,6 +140,8 @@ def model_input_torch(images: torch.Tensor, masks: torch.Tensor | None = None) -
     shared_valid = _shared_mask(valid, images)
     box_weight = _mask_weight(shared_valid)
     if images.device.type == "cpu":
+        from .preprocess_kernel import fill_inputs  # here, not at import: numba takes 0.3-0.5 s to import
+
         fill_inputs(images[:, 0].contiguous().numpy(), shared_valid[:, 0].to(torch.uint8).contiguous().numpy(),
                     box_weight[:, 0].contiguous().numpy(), inputs.numpy(), log_floor=LOG_FLOOR, log_scale=_LOG_SCALE,
                     gain=HIGH_PASS_GAIN, window_px=HIGH_PASS_WINDOW_PX)
