@@ -183,7 +183,8 @@ def run_evaluation(classifier: Classifier, out_dir: str | Path, *, per_class: in
     labels = test.labels.numpy()
     table_specs = list(dict.fromkeys([*paper.TABLE_II, *paper.TABLE_III]))
     metrics: dict = {"model": classifier.name, "sha256": classifier.sha256,
-                     "test_time_smear_px": views_record(classifier.test_time_smear_px), "test_per_class": per_class, "seed": seed,
+                     "test_time_smear_px": views_record(classifier.test_time_smear_px), "precision": classifier.precision,
+                     "test_per_class": per_class, "seed": seed,
                      "training_degradation": (classifier.manifest.get("training") or {}).get("degradation"),
                      "simulation_config": config.to_dict()}
     correct = correct_predictions(classifier, test, table_specs, seed=seed + 1)
@@ -303,9 +304,11 @@ def summary_table(metrics: dict) -> list[str]:
 
 
 def _views(metrics: dict) -> str:
-    """``; test-time views 0, 1x0 px`` (QYxQZ: px along qy and qz) when the model averaged over smeared views, else nothing."""
+    """``; test-time views 0, 1x0 px`` (QYxQZ: px along qy and qz) when the model averaged over smeared views, and
+    ``; int8`` when its convolutions ran in int8, else nothing (reports before int8 ran float32 and record no precision)."""
     smear_views = check_smear_views(metrics.get("test_time_smear_px", NO_SMEAR_PX))
-    return "" if smear_views == NO_SMEAR_PX else "; test-time views " + ", ".join(map(view_label, smear_views)) + " px"
+    views = "" if smear_views == NO_SMEAR_PX else "; test-time views " + ", ".join(map(view_label, smear_views)) + " px"
+    return views + ("; int8 convolutions" if metrics.get("precision") == "int8" else "")
 
 
 def markdown_report(metrics: dict) -> str:

@@ -94,8 +94,8 @@ def fit_frame_threshold(
 def save_with_threshold(classifier: Classifier, fit: dict[str, Any], directory: str | Path, *, name: str | None = None) -> Path:
     """Write ``classifier``'s bundle into ``directory`` with ``fit["threshold"]``; the fit goes in ``ood.threshold_fit``.
 
-    The classifier's ``test_time_smear_px`` goes into the manifest with it. The bundle's ``report/``
-    folder (its evaluation) comes along: the weights it describes are the same.
+    The classifier's ``test_time_smear_px`` goes into the manifest with it. The bundle's int8
+    calibration and its ``report/`` folder (its evaluation) come along: the weights are the same.
     """
     bundle, manifest = classifier.bundle, classifier.manifest
     ood = dataclasses.replace(bundle.ood, threshold=fit["threshold"])
@@ -106,5 +106,5 @@ def save_with_threshold(classifier: Classifier, fit: dict[str, Any], directory: 
         bundle.model, directory, name=name or Path(directory).name, architecture=manifest["architecture"],
         architecture_kwargs=manifest.get("architecture_kwargs"), temperature=classifier.temperature, ood=ood,
         ood_threshold_fit=record, training=manifest.get("training"), metrics=manifest.get("metrics"),
-        test_time_smear_px=classifier.test_time_smear_px,
+        test_time_smear_px=classifier.test_time_smear_px, int8=manifest.get("int8"),
     )

@@ -10,6 +10,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "train",
     "evaluate",
     "fit-ood-threshold",
+    "calibrate-int8",
     "simulate",
     "classify",
     "live",

@@ -9,6 +9,7 @@ from typing import Any
 from ..canonical import IMAGE_SIZE
 from ..frames.fold import FOLD_QY
 from ..frames.scale import DETECTOR_FRAME_WINDOW_SCALE, default_window_scale, parse_window_scale
+from ..models.classifier import PRECISIONS
 from ..models.registry import DETECTOR_FRAME_MODEL_NAME
 from ..models.test_time import SmearView, parse_smear_view
 
@@ -46,6 +47,9 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
                             "(0 = the image itself) or px along qy and qz (1x0: along qy only) (default: the model's own, "
                             "e.g. 0 1x0 for the shipped frames model; '--test-time-smear 0' halves the network's work, "
                             "and the OOD threshold was fitted with the model's own views)")
+    group.add_argument("--precision", choices=PRECISIONS, default=None,
+                       help="how the network's convolutions run: int8 (on the CPU, for a model calibrated with "
+                            "'gisaxs-cnn calibrate-int8', as the shipped default is) or float32 (default: the model's own)")
     group.add_argument("--no-fold", dest="fold", action="store_false",
                        help="do not fold detector frames about qy = 0 (by default each canonical image is averaged "
                             "with its mirror image: powder films are even in qy; this halves the counting noise "
@@ -119,9 +123,9 @@ def run(args: argparse.Namespace) -> int:
     from ..models import ModelsByFrameKind, load_model
 
     if args.model:
-        classifier = load_model(args.model, test_time_smear_px=args.test_time_smear)
+        classifier = load_model(args.model, test_time_smear_px=args.test_time_smear, precision=args.precision)
     else:
-        classifier = ModelsByFrameKind(args.test_time_smear)
+        classifier = ModelsByFrameKind(args.test_time_smear, precision=args.precision)
     overrides = geometry_values(args)
     beam_stop = tuple(args.beam_stop_px) if args.beam_stop_px else None
     failed = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..models.classifier import PRECISIONS
 from .classify import window_scale_argument
 
 
@@ -42,6 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         metavar="S|auto|confidence|ensemble",
                         help="how the realistic frames' window scale is chosen, as 'gisaxs-cnn classify --window-scale' "
                              "(default: ensemble)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="run the evaluated model in float32 or int8 (default: its own; recorded in the report)")
     parser.add_argument("--device", default="cpu",
                         help="where test patterns are simulated and the models run: cpu (default) or cuda")
     parser.set_defaults(func=run)
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--dedicated takes SPEC=MODEL, got {item!r}")
         dedicated[Degradation.parse(spec).spec] = load_model(model, device=args.device)
     metrics = run_evaluation(
-        load_model(args.model, device=args.device), args.output, per_class=args.per_class, seed=args.seed,
+        load_model(args.model, device=args.device, precision=args.precision), args.output, per_class=args.per_class, seed=args.seed,
         dedicated=dedicated or None,
         clean_model=load_model(args.clean_model, device=args.device) if args.clean_model else None,
         baselines_from=args.baselines_from, realistic_per_class=args.realistic, realistic_layout=DETECTORS[args.realistic_detector],

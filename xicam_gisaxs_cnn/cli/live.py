@@ -46,11 +46,13 @@ def live_classifier(args: argparse.Namespace, output):
 
     values = geometry_values(args)
     geometry = geometry_from_mapping(values) if values else None
-    classifier = load_model(args.model, test_time_smear_px=args.test_time_smear) if args.model else None
+    classifier = (load_model(args.model, test_time_smear_px=args.test_time_smear, precision=args.precision)
+                  if args.model else None)
     return LiveClassifier(
         output, classifier=classifier, geometry=geometry, stream=args.stream, field=args.field,
         window_scale=args.window_scale, beam_stop_px=tuple(args.beam_stop_px) if args.beam_stop_px else None,
         test_time_smear_px=None if classifier is not None else args.test_time_smear,
+        precision=None if classifier is not None else args.precision,
         fold=args.fold, batch_size=args.batch_size,
     )
 

@@ -105,6 +105,9 @@ class LiveClassifier:
     test_time_smear_px : sequence of float or (qy_px, qz_px), optional
         Test-time views (px) of the shipped models chosen per run, instead of each bundle's
         own; with ``classifier``, set its ``test_time_smear_px`` instead.
+    precision : "float32" or "int8", optional
+        The same for the precision of the shipped models (:attr:`Classifier.precision`);
+        recorded, with the views, in each analysis run's start.
     fold : bool
         Fold detector frames about qy = 0 before classification
         (:func:`~xicam_gisaxs_cnn.frames.fold.fold_qy`); recorded in each analysis run's start.
@@ -126,18 +129,20 @@ class LiveClassifier:
         window_scale: float | str | None = None,
         beam_stop_px: BeamStop | None = None,
         test_time_smear_px: Sequence[SmearView] | None = None,
+        precision: str | None = None,
         fold: bool = FOLD_QY,
         batch_size: int = 32,
         handler_registry: dict | None = None,
     ) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if classifier is not None and test_time_smear_px is not None:
-            raise ValueError("give test_time_smear_px for the shipped models chosen per run, or set the "
-                             "classifier's own test_time_smear_px, not both")
+        for name, value in (("test_time_smear_px", test_time_smear_px), ("precision", precision)):
+            if classifier is not None and value is not None:
+                raise ValueError(f"give {name} for the shipped models chosen per run, or set the "
+                                 f"classifier's own {name}, not both")
         self.output = output
         self.classifier = classifier
-        self.models = ModelsByFrameKind(test_time_smear_px) if classifier is None else None
+        self.models = ModelsByFrameKind(test_time_smear_px, precision) if classifier is None else None
         self.geometry = geometry
         self.stream = stream
         self.field = field
@@ -354,6 +359,7 @@ class _RunClassifier(DocumentRouter):
             "model_name": classifier.name,
             "model_sha256": classifier.sha256,
             "test_time_smear_px": views_record(classifier.test_time_smear_px),
+            "precision": classifier.precision,
             "classes": list(CLASS_NAMES),
             "window_scale": self.window_scale,
             "folded": self.live.fold and self.geometry is not None,

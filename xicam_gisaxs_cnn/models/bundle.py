@@ -2,8 +2,9 @@
 
 The manifest records the architecture, class list, canonical grid, preprocessing,
 calibration temperature, out-of-distribution statistics, training provenance,
-metrics and the sha256 of the weights. Loading verifies all of it and refuses a
-bundle that does not match this package's input contract. Weights are never pickled.
+metrics, the sha256 of the weights and, optionally, their int8 calibration. Loading
+verifies all of it and refuses a bundle that does not match this package's input
+contract. Weights are never pickled.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ..canonical import IMAGE_SIZE, QY_RANGE_NM, QZ_RANGE_NM
 from ..classes import CLASS_NAMES
 from ..preprocess import PREPROCESSING
 from .architectures import EmbeddingClassifier, build_model
+from .int8 import check_record as check_int8_record
 from .test_time import NO_SMEAR_PX, SmearView, check_smear_views, views_record
 
 BUNDLE_FORMAT: int = 1
@@ -164,13 +166,15 @@ def save_bundle(
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     test_time_smear_px: Sequence[SmearView] = NO_SMEAR_PX,
+    int8: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model`` as a bundle into ``directory`` (created); return the directory.
 
     ``architecture`` defaults to the registered name of the model's class;
     ``ood_threshold_fit`` records how the OOD threshold was set, when not on the
     validation set (``manifest["ood"]["threshold_fit"]``); ``test_time_smear_px``
-    names the views its classifier averages over (:mod:`.test_time`; default: the image alone).
+    names the views its classifier averages over (:mod:`.test_time`; default: the image alone);
+    ``int8`` is a calibration of these weights (:mod:`.int8`), refused if made for others.
     """
     from .architectures import ARCHITECTURES
 
@@ -199,12 +203,15 @@ def save_bundle(
         "preprocessing": PREPROCESSING,
         "temperature": float(temperature),
         "test_time_smear_px": views_record(smear_views),
+        **({} if int8 is None else {"int8": int8}),
         "ood": None if ood is None else _ood_record(ood, ood_threshold_fit),
         "training": training or {},
         "metrics": metrics or {},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sha256": file_sha256(weights),
     }
+    if int8 is not None:
+        _check_int8(manifest, directory)
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return directory
 
@@ -247,6 +254,13 @@ def _check_contract(manifest: dict[str, Any], path: Path) -> None:
         raise BundleError(f"bundle {path}: {error}") from None
 
 
+def _check_int8(manifest: dict[str, Any], path: Path) -> None:
+    try:
+        check_int8_record(manifest["int8"], manifest["sha256"])
+    except ValueError as error:
+        raise BundleError(f"bundle {path}: {error}") from None
+
+
 def load_bundle(directory: str | Path) -> Bundle:
     """Load and verify a bundle directory (checksum, classes, grid, preprocessing, weights)."""
     directory = Path(directory)
@@ -262,6 +276,8 @@ def load_bundle(directory: str | Path) -> Bundle:
     actual = file_sha256(weights)
     if actual != manifest.get("sha256"):
         raise BundleError(f"bundle {directory}: sha256 of {WEIGHTS_FILE} is {actual}, manifest says {manifest.get('sha256')}")
+    if "int8" in manifest:
+        _check_int8(manifest, directory)
     tensors = load_file(str(weights))
     ood = None
     if manifest.get("ood"):

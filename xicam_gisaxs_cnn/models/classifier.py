@@ -13,6 +13,7 @@ from ..preprocess import MASK_CHANNEL, model_input_torch
 from .architectures import EmbeddingClassifier
 from .bundle import SCORES_PROBABILITIES, Bundle
 from .inference import inference_network, weights_state
+from .int8 import available as int8_available, int8_network
 from .test_time import NO_SMEAR_PX, SmearView, check_smear_views, views
 
 CPU_CHUNK_SIZE: int = 64
@@ -21,6 +22,9 @@ stay in the cache: 64 ran faster than 16, 32 or 128 at batch 256 (docs/benchmark
 
 ACCELERATOR_CHUNK_SIZE: int = 256
 """Images preprocessed and classified together on a GPU."""
+
+PRECISIONS: tuple[str, ...] = ("float32", "int8")
+"""What ``Classifier.precision`` may be: int8 runs the compact network's blocks as int8 convolutions (:mod:`.int8`)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ class Classifier:
     (:mod:`xicam_gisaxs_cnn.models.inference`), made again whenever ``model``'s weights
     have changed. ``test_time_smear_px`` (from the manifest; settable) names the smeared views
     whose class probabilities ``predict`` averages (:mod:`xicam_gisaxs_cnn.models.test_time`).
+    ``precision`` (settable) is ``"int8"`` on the CPU for a bundle that carries an int8
+    calibration (:mod:`xicam_gisaxs_cnn.models.int8`), else ``"float32"``.
     """
 
     def __init__(self, bundle: Bundle, device: str | torch.device = "cpu") -> None:
@@ -130,7 +136,9 @@ class Classifier:
         self.model = bundle.model.to(self.device).eval()
         self.temperature = float(bundle.manifest.get("temperature", 1.0))
         self.test_time_smear_px = bundle.manifest.get("test_time_smear_px", NO_SMEAR_PX)
-        self._network, self._network_state = None, None
+        self._bundle_state = weights_state(self.model)
+        self._network, self._network_key = None, None
+        self._precision = "int8" if self.int8_problem() is None else "float32"
 
     @property
     def test_time_smear_px(self) -> tuple[SmearView, ...]:
@@ -141,12 +149,44 @@ class Classifier:
     def test_time_smear_px(self, smear_views: Any) -> None:
         self._test_time_smear_px = check_smear_views(smear_views)
 
+    def int8_problem(self) -> str | None:
+        """Why this classifier cannot run in int8 (None when it can)."""
+        if "int8" not in self.bundle.manifest:
+            return f"bundle {self.name!r} carries no int8 calibration (gisaxs-cnn calibrate-int8 makes one)"
+        if self.device.type != "cpu":
+            return f"int8 runs on the CPU only, not on {self.device}"
+        if not int8_available():
+            return f"this CPU's quantised engine is {torch.backends.quantized.engine!r}, not the calibration's 'x86'"
+        return None
+
+    @property
+    def precision(self) -> str:
+        """``"int8"`` or ``"float32"``: how ``predict`` runs the network's convolutions.
+
+        int8 applies while ``model`` holds the bundle's weights; once they change (further
+        training), ``predict`` runs float32, since the calibration was made for the bundle's.
+        """
+        return self._precision
+
+    @precision.setter
+    def precision(self, precision: str) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        problem = self.int8_problem() if precision == "int8" else None
+        if problem:
+            raise ValueError(f"precision int8: {problem}")
+        self._precision = precision
+
     @property
     def network(self) -> EmbeddingClassifier:
-        """The inference copy of ``model`` (``model`` itself when nothing folds), up to date with its weights."""
+        """The inference copy of ``model`` (``model`` itself when nothing folds), up to date with its weights;
+        with ``precision`` int8, its blocks quantised."""
         state = weights_state(self.model)
-        if self._network is None or state != self._network_state:
-            self._network, self._network_state = inference_network(self.model), state
+        key = (state, self._precision == "int8" and state == self._bundle_state)
+        if self._network is None or key != self._network_key:
+            network = inference_network(self.model)
+            self._network = int8_network(network, self.manifest["int8"]) if key[1] else network
+            self._network_key = key
         return self._network
 
     @property
