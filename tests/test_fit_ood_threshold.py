@@ -42,7 +42,7 @@ def test_the_threshold_flags_the_requested_fraction_of_realistic_frames_and_noth
     assert "scores" not in record and record["window_scale"] == "ensemble" and record["fold"] is True
     assert after.sha256 == before.sha256 and after.temperature == before.temperature == 0.3
     assert before.test_time_smear_px == (0.0,) and after.test_time_smear_px == (0.0, 1.5)  # fitted with the views
-    assert record["test_time_smear_px"] == [0.0, 1.5]
+    assert record["test_time_smear_px"] == [0.0, 1.5] and record["precision"] == "float32"  # not calibrated for int8
     assert after.manifest["training"] == {"seed": 5} and after.manifest["metrics"] == {"validation_accuracy": 0.25}
     assert f"threshold 0.5000 -> {record['threshold']:.4f}" in capsys.readouterr().out
     assert (output / "report" / "report.md").read_text() == "# evaluation of msp\n"  # the evaluation comes along

@@ -103,11 +103,13 @@ def test_changed_weights_run_float32_as_the_calibration_no_longer_fits(calibrate
     _, calibrated = calibrated_bundle
     classifier = load_model(calibrated)
     images = _images(5, 3)
+    assert classifier.precision == "int8"
     with torch.no_grad():
         classifier.model.fc.bias.add_(torch.arange(7.0))  # as an optimiser step would
         expected = torch.softmax(classifier.model(model_input_torch(torch.from_numpy(images)[:, None])), 1).numpy()
     np.testing.assert_allclose(classifier.predict(images).probabilities, expected, rtol=1e-4, atol=1e-5)
     assert not any(isinstance(layer, Int8Blocks) for layer in classifier.network.modules())
+    assert classifier.precision == "float32"
 
 
 def _rewrite_record(bundle, tmp_path, change) -> str:
@@ -179,3 +181,14 @@ def test_the_shipped_default_runs_int8_and_labels_as_float32_does():
     np.testing.assert_array_equal(int8.class_indices, floats.class_indices)
     assert np.mean(int8.class_indices == test.labels.numpy()) >= 27 / 28
     assert np.abs(int8.probabilities - floats.probabilities).max() < 0.1
+
+
+def test_live_classification_takes_a_precision_for_the_shipped_models_only(calibrated_bundle):
+    from xicam_gisaxs_cnn.live import LiveClassifier
+
+    with pytest.raises(ValueError, match="give precision for the shipped models chosen per run.*not both"):
+        LiveClassifier(lambda name, doc: None, classifier=load_model(calibrated_bundle[1]), precision="float32")
+    live = LiveClassifier(lambda name, doc: None, precision="float32")
+    assert live.models(detector_frames=False).precision == "float32"  # the shipped default, int8 on its own
+    with pytest.raises(ValueError, match="precision must be one of float32, int8, got 'half'"):
+        LiveClassifier(lambda name, doc: None, precision="half")

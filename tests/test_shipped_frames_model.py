@@ -136,6 +136,7 @@ def test_live_runs_get_the_model_and_window_scale_of_their_kind_of_frame(capsys,
         start, (event,) = analysis["start"], analysis["events"]
         assert (start["model_name"], start["window_scale"], start["folded"]) == ("frames", "ensemble", True)
         assert start["test_time_smear_px"] == [0.0, [1.0, 0.0]]  # the bundle's views: the image and a 1 px smear along qy
+        assert start["precision"] == "int8"  # the bundle's int8 calibration, on the CPU
         assert event["error"] == "" and event["label"] == record["label"]
         assert event["window_scale"] == pytest.approx(record["window_scale"]) and 0.25 <= event["window_scale"] <= 16
         assert event["ood_score"] == pytest.approx(record["ood_score"], abs=1e-5)

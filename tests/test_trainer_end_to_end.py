@@ -185,6 +185,9 @@ def test_report_names_the_test_time_views_of_a_model_that_has_them(evaluation):
     assert "test-time views" not in markdown_report(metrics)
     report = markdown_report({**metrics, "test_time_smear_px": [0.0, 1.0]})
     assert f"sha256 `{metrics['sha256']}`; test-time views 0, 1 px; 3 held-out simulated patterns per class" in report
+    assert metrics["precision"] == "float32" and "int8" not in markdown_report(metrics)  # the tiny bundle is not calibrated
+    report = markdown_report({**metrics, "test_time_smear_px": [0.0, 1.0], "precision": "int8"})
+    assert f"sha256 `{metrics['sha256']}`; test-time views 0, 1 px; int8 convolutions; 3 held-out simulated" in report
 
 
 @pytest.mark.parametrize("trained_on, named", [("clean", "trained clean"), ("gaussian:1", "trained on gaussian:1")])

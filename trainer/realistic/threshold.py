@@ -51,7 +51,7 @@ def fit_frame_threshold(
         ``threshold``, ``previous_threshold``, ``method`` (the bundle's OOD score),
         ``false_alarm``, ``frames`` (scored), ``refused``, ``per_class``, ``seed``,
         ``lattice_constants_nm``, ``window_scale``, ``fold``, ``detector``,
-        ``test_time_smear_px`` (the classifier's views), ``accuracy`` (% of
+        ``test_time_smear_px`` (the classifier's views), ``precision`` (its precision), ``accuracy`` (% of
         the scored frames labelled right) and ``scores`` (one per scored frame).
     """
     if classifier.bundle.ood is None:
@@ -86,6 +86,7 @@ def fit_frame_threshold(
         "fold": fold,
         "detector": layout.name,
         "test_time_smear_px": views_record(classifier.test_time_smear_px),
+        "precision": classifier.precision,
         "accuracy": percent(np.mean([record["label"] == record["kind"] for record in scored])),
         "scores": scores.tolist(),
     }

@@ -156,7 +156,8 @@ class Classifier:
         if self.device.type != "cpu":
             return f"int8 runs on the CPU only, not on {self.device}"
         if not int8_available():
-            return f"this CPU's quantised engine is {torch.backends.quantized.engine!r}, not the calibration's 'x86'"
+            return (f"this PyTorch runs no int8 convolutions on its quantised engine {torch.backends.quantized.engine!r} "
+                    "(the calibration's is 'x86')")
         return None
 
     @property
@@ -164,9 +165,9 @@ class Classifier:
         """``"int8"`` or ``"float32"``: how ``predict`` runs the network's convolutions.
 
         int8 applies while ``model`` holds the bundle's weights; once they change (further
-        training), ``predict`` runs float32, since the calibration was made for the bundle's.
+        training), ``predict`` runs, and this reads, float32: the calibration was made for the bundle's.
         """
-        return self._precision
+        return "int8" if self._precision == "int8" and weights_state(self.model) == self._bundle_state else "float32"
 
     @precision.setter
     def precision(self, precision: str) -> None:
