@@ -89,7 +89,8 @@ def calibrate_bundle(classifier: Classifier, *, per_class: int = 40, seed: int =
     return record
 
 
-def save_with_int8(classifier: Classifier, record: dict[str, Any], directory: str | Path, *, name: str | None = None) -> Path:
+def save_with_int8(classifier: Classifier, record: dict[str, Any], directory: str | Path, *,
+                   name: str | None = None) -> Path:
     """Write ``classifier``'s bundle into ``directory`` with the int8 calibration ``record``; everything else as it was.
 
     The bundle's ``report/`` folder (its evaluation) comes along: the weights it describes are the same.

@@ -305,7 +305,7 @@ def summary_table(metrics: dict) -> list[str]:
 
 def _views(metrics: dict) -> str:
     """``; test-time views 0, 1x0 px`` (QYxQZ: px along qy and qz) when the model averaged over smeared views, and
-    ``; int8`` when its convolutions ran in int8, else nothing (reports before int8 ran float32 and record no precision)."""
+    ``; int8 convolutions`` when they ran in int8, else nothing (reports before int8 ran float32 and record no precision)."""
     smear_views = check_smear_views(metrics.get("test_time_smear_px", NO_SMEAR_PX))
     views = "" if smear_views == NO_SMEAR_PX else "; test-time views " + ", ".join(map(view_label, smear_views)) + " px"
     return views + ("; int8 convolutions" if metrics.get("precision") == "int8" else "")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "calibrate-int8", help="calibrate a compact model's int8 convolutions (1.4x faster predict on the CPU)",
+        "calibrate-int8", help="calibrate a compact model's int8 convolutions (a faster predict on the CPU)",
         description=(
             "Simulate canonical patterns of every class as the model was trained on (clean and through the "
             "degradation mixture), measure the ranges of its activations, compare float32 and int8 on a held-out "

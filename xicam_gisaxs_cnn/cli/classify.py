@@ -49,7 +49,7 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
                             "and the OOD threshold was fitted with the model's own views)")
     group.add_argument("--precision", choices=PRECISIONS, default=None,
                        help="how the network's convolutions run: int8 (on the CPU, for a model calibrated with "
-                            "'gisaxs-cnn calibrate-int8', as the shipped default is) or float32 (default: the model's own)")
+                            "'gisaxs-cnn calibrate-int8', as both shipped models are) or float32 (default: the model's own)")
     group.add_argument("--no-fold", dest="fold", action="store_false",
                        help="do not fold detector frames about qy = 0 (by default each canonical image is averaged "
                             "with its mirror image: powder films are even in qy; this halves the counting noise "

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--dedicated takes SPEC=MODEL, got {item!r}")
         dedicated[Degradation.parse(spec).spec] = load_model(model, device=args.device)
     metrics = run_evaluation(
-        load_model(args.model, device=args.device, precision=args.precision), args.output, per_class=args.per_class, seed=args.seed,
+        load_model(args.model, device=args.device, precision=args.precision), args.output, per_class=args.per_class,
+        seed=args.seed,
         dedicated=dedicated or None,
         clean_model=load_model(args.clean_model, device=args.device) if args.clean_model else None,
         baselines_from=args.baselines_from, realistic_per_class=args.realistic, realistic_layout=DETECTORS[args.realistic_detector],

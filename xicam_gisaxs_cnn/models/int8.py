@@ -5,7 +5,7 @@ int8 convolutions with the ReLU fused, through PyTorch's ``x86`` quantised engin
 FBGEMM): weights per output channel (symmetric int8), activations per tensor (uint8 on
 0-127, a range whose products cannot saturate the 16-bit sums of AVX2's int8 instructions).
 The stem, which reads the model input, and the fully connected layers stay float32.
-At 64 images per chunk the blocks ran 2.7x faster than in float32 and ``predict`` 1.4x
+At 64 images per chunk the blocks ran 2.7x faster than in float32 and ``predict`` 1.2-1.4x
 (docs/benchmarks.md, session 32).
 
 The activations' ranges come from a calibration pass over model inputs (:func:`calibrate`,
@@ -34,7 +34,6 @@ ENGINE: str = "x86"
 
 ACTIVATION_RANGE: tuple[int, int] = (0, 127)
 """Quantised values of an activation (uint8, half its range: no 16-bit saturation on AVX2)."""
-
 
 _DEPRECATION = "torch.quantize_per_tensor, torch.quantize_per_channel and other quantized tensor creation functions"
 """The start of PyTorch 2.13's warning, once per process, that quantised tensors are deprecated."""
