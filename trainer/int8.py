@@ -9,7 +9,6 @@ with the calibration in its manifest. The weights are unchanged.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,13 +16,14 @@ import numpy as np
 import torch
 
 from xicam_gisaxs_cnn.canonical import horizon_mask
-from xicam_gisaxs_cnn.models import Classifier, save_bundle
+from xicam_gisaxs_cnn.models import Classifier
 from xicam_gisaxs_cnn.models.int8 import calibrate
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
 from .degradation import Degradation
 from .evaluation.metrics import percent
 from .evaluation.report import TestSet, simulate_test_set, training_simulation_config
+from .rewrite import rewrite_bundle
 
 CALIBRATION_DEGRADATIONS: tuple[str, ...] = ("clean", "mixture")
 """The calibration patterns: each simulated pattern once clean and once through the degradation mixture."""
@@ -91,17 +91,8 @@ def calibrate_bundle(classifier: Classifier, *, per_class: int = 40, seed: int =
 
 def save_with_int8(classifier: Classifier, record: dict[str, Any], directory: str | Path, *,
                    name: str | None = None) -> Path:
-    """Write ``classifier``'s bundle into ``directory`` with the int8 calibration ``record``; everything else as it was.
-
-    The bundle's ``report/`` folder (its evaluation) comes along: the weights it describes are the same.
-    """
-    bundle, manifest = classifier.bundle, classifier.manifest
-    if (bundle.path / "report").is_dir():
-        shutil.copytree(bundle.path / "report", Path(directory) / "report", dirs_exist_ok=True)
-    threshold_fit = (manifest.get("ood") or {}).get("threshold_fit")
-    return save_bundle(
-        bundle.model, directory, name=name or Path(directory).name, architecture=manifest["architecture"],
-        architecture_kwargs=manifest.get("architecture_kwargs"), temperature=classifier.temperature, ood=bundle.ood,
-        ood_threshold_fit=threshold_fit, training=manifest.get("training"), metrics=manifest.get("metrics"),
-        test_time_smear_px=classifier.test_time_smear_px, int8=record,
-    )
+    """Write ``classifier``'s bundle into ``directory`` with the int8 calibration ``record``; everything else,
+    its ``report/`` folder included, as it was (:func:`~xicam_gisaxs_cnn_trainer.rewrite.rewrite_bundle`)."""
+    threshold_fit = (classifier.manifest.get("ood") or {}).get("threshold_fit")
+    return rewrite_bundle(classifier, directory, name=name, ood=classifier.bundle.ood, ood_threshold_fit=threshold_fit,
+                          int8=record)

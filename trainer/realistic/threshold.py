@@ -11,7 +11,6 @@ threshold and a record of how it was fitted; the weights are unchanged.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from xicam_gisaxs_cnn.frames.fold import FOLD_QY
-from xicam_gisaxs_cnn.models import Classifier, save_bundle
+from xicam_gisaxs_cnn.models import Classifier
 from xicam_gisaxs_cnn.models.test_time import views_record
 
 from ..evaluation.metrics import percent, threshold_at_false_alarm
+from ..rewrite import rewrite_bundle
 from .evaluate import FALSE_ALARM, LATTICE_CONSTANTS_NM, classify_realistic, frame_path, superlattice_jobs
 from .frames import PILATUS_1M, DetectorLayout, realistic_frame
 
@@ -98,14 +98,7 @@ def save_with_threshold(classifier: Classifier, fit: dict[str, Any], directory: 
     The classifier's ``test_time_smear_px`` goes into the manifest with it. The bundle's int8
     calibration and its ``report/`` folder (its evaluation) come along: the weights are the same.
     """
-    bundle, manifest = classifier.bundle, classifier.manifest
-    ood = dataclasses.replace(bundle.ood, threshold=fit["threshold"])
+    ood = dataclasses.replace(classifier.bundle.ood, threshold=fit["threshold"])
     record = {key: value for key, value in fit.items() if key != "scores"}
-    if (bundle.path / "report").is_dir():
-        shutil.copytree(bundle.path / "report", Path(directory) / "report", dirs_exist_ok=True)
-    return save_bundle(
-        bundle.model, directory, name=name or Path(directory).name, architecture=manifest["architecture"],
-        architecture_kwargs=manifest.get("architecture_kwargs"), temperature=classifier.temperature, ood=ood,
-        ood_threshold_fit=record, training=manifest.get("training"), metrics=manifest.get("metrics"),
-        test_time_smear_px=classifier.test_time_smear_px, int8=manifest.get("int8"),
-    )
+    return rewrite_bundle(classifier, directory, name=name, ood=ood, ood_threshold_fit=record,
+                          int8=classifier.manifest.get("int8"))
