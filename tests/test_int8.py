@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +11,11 @@ from torch import nn
 
 from xicam_gisaxs_cnn.canonical import horizon_mask
 from xicam_gisaxs_cnn.cli import main
-from xicam_gisaxs_cnn.models import BundleError, MaxSoftmaxOod, build_model, load_model, save_bundle
+from xicam_gisaxs_cnn.models import Bundle, BundleError, Classifier, MaxSoftmaxOod, build_model, load_model, save_bundle
 from xicam_gisaxs_cnn.models.inference import inference_network
 from xicam_gisaxs_cnn.models.int8 import Int8Blocks, calibrate, quantised_blocks
 from xicam_gisaxs_cnn.preprocess import model_input_torch
+from xicam_gisaxs_cnn_trainer.int8 import calibrate_bundle
 
 
 def _trained_compact(seed: int) -> nn.Module:
@@ -64,6 +66,8 @@ def test_the_compact_networks_three_blocks_are_quantised_and_the_others_none():
     assert quantised_blocks(inference_network(alexnet).backbone) == []
     with pytest.raises(ValueError, match="compact architecture"):
         calibrate(inference_network(alexnet), torch.zeros(2, 3, 125, 125))
+    with pytest.raises(ValueError, match=r"model 'paper' \(alexnet\) has no .* int8 serves the compact architecture"):
+        calibrate_bundle(Classifier(Bundle(alexnet, {"name": "paper", "architecture": "alexnet"}, Path(".")), "cpu"))
 
 
 def test_a_calibrated_bundle_runs_int8_close_to_float32(calibrated_bundle):

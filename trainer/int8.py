@@ -17,7 +17,7 @@ import torch
 
 from xicam_gisaxs_cnn.canonical import horizon_mask
 from xicam_gisaxs_cnn.models import Classifier
-from xicam_gisaxs_cnn.models.int8 import calibrate
+from xicam_gisaxs_cnn.models.int8 import calibrate, quantised_blocks
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
 from .degradation import Degradation
@@ -70,15 +70,19 @@ def calibrate_bundle(classifier: Classifier, *, per_class: int = 40, seed: int =
         raise ValueError(f"per_class and test_per_class must be >= 1, got {per_class} and {test_per_class}")
     if seed == test_seed:
         raise ValueError(f"the calibration and the held-out set need different seeds, both are {seed}")
+    previous, classifier.precision = classifier.precision, "float32"
+    try:
+        network = classifier.network
+    finally:
+        classifier.precision = previous
+    if not quantised_blocks(network.backbone):  # before minutes of simulation, not after
+        raise ValueError(f"model {classifier.name!r} ({classifier.manifest.get('architecture')}) has no (Conv2d, ReLU) "
+                         "blocks after its stem to run in int8; int8 serves the compact architecture")
     config = training_simulation_config(classifier.manifest)
     patterns = simulate_test_set(per_class, seed=seed, config=config)
     images = torch.cat([torch.from_numpy(_degraded(patterns, spec, seed)[0]) for spec in CALIBRATION_DEGRADATIONS])
     masks = torch.from_numpy(horizon_mask())[None, None].expand(images.shape[0], 1, *images.shape[1:])
-    previous, classifier.precision = classifier.precision, "float32"
-    try:
-        record = calibrate(classifier.network, model_input_torch(images[:, None], masks))
-    finally:
-        classifier.precision = previous
+    record = calibrate(network, model_input_torch(images[:, None], masks))
     record["weights_sha256"] = classifier.sha256
     record["calibration"] = {"per_class": per_class, "seed": seed, "degradations": list(CALIBRATION_DEGRADATIONS),
                              "patterns": int(images.shape[0])}
