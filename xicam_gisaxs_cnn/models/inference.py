@@ -123,6 +123,12 @@ def _lay_out_channels_last(module: nn.Module) -> nn.Module:
     return module
 
 
+def copy_sharing_tensors(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` whose layers are new objects and whose parameters and buffers are ``module``'s own."""
+    shared = {id(tensor): tensor for tensor in itertools.chain(module.parameters(), module.buffers())}
+    return copy.deepcopy(module, memo=shared)
+
+
 def inference_network(model: EmbeddingClassifier) -> EmbeddingClassifier:
     """A rewritten copy of ``model`` in eval mode for inference; ``model`` itself (mode untouched) if nothing changes.
 
@@ -132,8 +138,7 @@ def inference_network(model: EmbeddingClassifier) -> EmbeddingClassifier:
     has_coordinates = isinstance(model.backbone, nn.Sequential) and isinstance(model.backbone[0], QCoordinates)
     on_cpu = next(itertools.chain(model.parameters(), model.buffers())).device.type == "cpu"
     has_convolutions = any(isinstance(layer, nn.Conv2d) for layer in model.modules())
-    shared = {id(tensor): tensor for tensor in itertools.chain(model.parameters(), model.buffers())}
-    network = copy.deepcopy(model, memo=shared).eval()
+    network = copy_sharing_tensors(model).eval()
     network.backbone = _fold_batch_norms(network.backbone)
     if has_coordinates:
         network.backbone = _fold_q_coordinates(network.backbone)

@@ -18,9 +18,7 @@ later PyTorch has none, :func:`available` is False and classifiers run float32.
 """
 from __future__ import annotations
 
-import copy
 import importlib.util
-import itertools
 import warnings
 from typing import Any, Sequence
 
@@ -28,6 +26,7 @@ import torch
 from torch import nn
 
 from .architectures import EmbeddingClassifier
+from .inference import copy_sharing_tensors
 
 ENGINE: str = "x86"
 """PyTorch's quantised engine the calibration is made for (``torch.backends.quantized.engine``)."""
@@ -152,8 +151,7 @@ def int8_network(network: EmbeddingClassifier, record: dict[str, Any]) -> Embedd
     blocks = record["blocks"]
     if quantised_blocks(network.backbone)[:len(blocks)] != blocks:
         raise ValueError(f"int8 blocks {blocks} are not (Conv2d, ReLU) blocks of this {type(network).__name__}")
-    shared = {id(tensor): tensor for tensor in itertools.chain(network.parameters(), network.buffers())}
-    quantised = copy.deepcopy(network, memo=shared)
+    quantised = copy_sharing_tensors(network)
     layers = list(network.backbone)
     int8_blocks = Int8Blocks([layers[index] for index in blocks], record["activations"])
     quantised.backbone = nn.Sequential(*layers[:blocks[0]], int8_blocks, *layers[blocks[-1] + 1:])
