@@ -13,7 +13,7 @@ import torch
 
 from .architectures import ARCHITECTURES, EmbeddingClassifier, build_model
 from .bundle import Bundle, BundleError, MaxSoftmaxOod, NearestNeighbourOod, OodStatistics, load_bundle, save_bundle
-from .classifier import PRECISIONS, Classifier, Prediction
+from .classifier import PRECISIONS, Classifier, Prediction, check_precision
 from .test_time import SmearView, check_smear_views
 from .registry import (
     DEFAULT_MODEL_NAME, DETECTOR_FRAME_MODEL_NAME, MODEL_DIR_VARIABLE, list_models, resolve_bundle, user_model_dir,
@@ -47,9 +47,7 @@ class ModelsByFrameKind:
 
     def __init__(self, test_time_smear_px: Sequence[SmearView] | None = None, precision: str | None = None) -> None:
         self.test_time_smear_px = None if test_time_smear_px is None else check_smear_views(test_time_smear_px)
-        if precision is not None and precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.precision = precision
+        self.precision = None if precision is None else check_precision(precision)
         self._loaded: dict[bool, Classifier] = {}
 
     def __call__(self, detector_frames: bool) -> Classifier:

@@ -27,6 +27,13 @@ PRECISIONS: tuple[str, ...] = ("float32", "int8")
 """What ``Classifier.precision`` may be: int8 runs the compact network's blocks as int8 convolutions (:mod:`.int8`)."""
 
 
+def check_precision(precision: Any) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`, else ValueError naming them."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
+
+
 @dataclass(frozen=True)
 class Prediction:
     """Results for N images (N = 1 for a single image).
@@ -171,9 +178,7 @@ class Classifier:
 
     @precision.setter
     def precision(self, precision: str) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        problem = self.int8_problem() if precision == "int8" else None
+        problem = self.int8_problem() if check_precision(precision) == "int8" else None
         if problem:
             raise ValueError(f"precision int8: {problem}")
         self._precision = precision
