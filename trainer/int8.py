@@ -17,6 +17,7 @@ import torch
 
 from xicam_gisaxs_cnn.canonical import horizon_mask
 from xicam_gisaxs_cnn.models import Classifier
+from xicam_gisaxs_cnn.models.inference import inference_network
 from xicam_gisaxs_cnn.models.int8 import calibrate, quantised_blocks
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
@@ -70,11 +71,7 @@ def calibrate_bundle(classifier: Classifier, *, per_class: int = 40, seed: int =
         raise ValueError(f"per_class and test_per_class must be >= 1, got {per_class} and {test_per_class}")
     if seed == test_seed:
         raise ValueError(f"the calibration and the held-out set need different seeds, both are {seed}")
-    previous, classifier.precision = classifier.precision, "float32"
-    try:
-        network = classifier.network
-    finally:
-        classifier.precision = previous
+    network = inference_network(classifier.model)  # float32, whatever the classifier's precision
     if not quantised_blocks(network.backbone):  # before minutes of simulation, not after
         raise ValueError(f"model {classifier.name!r} ({classifier.manifest.get('architecture')}) has no (Conv2d, ReLU) "
                          "blocks after its stem to run in int8; int8 serves the compact architecture")
