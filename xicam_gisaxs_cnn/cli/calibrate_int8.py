@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from .bundle_output import add_output_arguments, output_directory, refuse_overwrite
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -16,8 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--model", required=True, help="bundle name or directory (architecture compact)")
-    parser.add_argument("--output", help="bundle directory to write (instead of --name)")
-    parser.add_argument("--name", help="bundle name in the user model directory")
+    add_output_arguments(parser)
     parser.add_argument("--per-class", type=int, default=40,
                         help="calibration patterns per class, each clean and degraded (default: 40, 560 in all)")
     parser.add_argument("--seed", type=int, default=777, help="calibration seed (default: 777)")
@@ -28,15 +28,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xicam_gisaxs_cnn.models import load_model, user_model_dir
+    from xicam_gisaxs_cnn.models import load_model
     from xicam_gisaxs_cnn_trainer.int8 import calibrate_bundle, save_with_int8
 
-    if not (args.output or args.name):
-        raise ValueError("give --name (bundle in the user model directory) or --output DIR")
-    output = Path(args.output) if args.output else user_model_dir() / args.name
+    output = output_directory(args)
     classifier = load_model(args.model)
-    if output.resolve() == classifier.bundle.path.resolve():
-        raise ValueError(f"--output {output} is the bundle being read; write the calibrated model to another directory")
+    refuse_overwrite(output, classifier.bundle.path, "the calibrated model")
     record = calibrate_bundle(classifier, per_class=args.per_class, seed=args.seed, test_per_class=args.test_per_class,
                               test_seed=args.test_seed)
     save_with_int8(classifier, record, output, name=args.name)

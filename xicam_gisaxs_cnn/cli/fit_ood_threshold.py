@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from .bundle_output import add_output_arguments, output_directory, refuse_overwrite
 from .classify import smear_view_argument, window_scale_argument
 
 THRESHOLD_FIT_FILE: str = "report/ood_threshold_fit.json"
@@ -22,8 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--model", required=True, help="bundle name or directory whose threshold is set")
-    parser.add_argument("--output", help="bundle directory to write (instead of --name)")
-    parser.add_argument("--name", help="bundle name in the user model directory")
+    add_output_arguments(parser)
     parser.add_argument("--per-class", type=int, default=2,
                         help="frames per class and lattice constant (default: 2, that is 70 frames; about 4.5 s each "
                              "on a Pilatus 1M with --window-scale ensemble)")
@@ -45,18 +44,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xicam_gisaxs_cnn.models import load_model, user_model_dir
+    from xicam_gisaxs_cnn.models import load_model
     from xicam_gisaxs_cnn_trainer.realistic.evaluate import DETECTORS, LATTICE_CONSTANTS_NM
     from xicam_gisaxs_cnn_trainer.realistic.threshold import fit_frame_threshold, save_with_threshold
 
     if args.detector not in DETECTORS:
         raise ValueError(f"--detector must be one of {', '.join(DETECTORS)}, got {args.detector!r}")
-    if not (args.output or args.name):
-        raise ValueError("give --name (bundle in the user model directory) or --output DIR")
-    output = Path(args.output) if args.output else user_model_dir() / args.name
+    output = output_directory(args)
     classifier = load_model(args.model, test_time_smear_px=args.test_time_smear)
-    if output.resolve() == classifier.bundle.path.resolve():
-        raise ValueError(f"--output {output} is the bundle being read; write the new threshold to another directory")
+    refuse_overwrite(output, classifier.bundle.path, "the new threshold")
     fit = fit_frame_threshold(classifier, per_class=args.per_class, seed=args.seed, false_alarm=args.false_alarm,
                               layout=DETECTORS[args.detector], window_scale=args.window_scale,
                               lattice_constants_nm=tuple(args.lattice_constants or LATTICE_CONSTANTS_NM))
