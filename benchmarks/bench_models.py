@@ -1,6 +1,6 @@
 """Inference speed of the default model vs the paper's AlexNet, measured in one run.
 
-    python benchmarks/bench_models.py [--model default] [--threads 2] [--rounds 7] [--seconds 1] [--accuracy-per-class 50]
+    python benchmarks/bench_models.py [--model default] [--threads 2] [--rounds 7] [--seconds 1] [--accuracy-per-class 50] [--as-avx2]
 
 Prints images/s at batch 1, 64 and 256 for both, network only (the classifier's
 inference network on preprocessed input) and with preprocessing (``Classifier.predict``
@@ -13,11 +13,16 @@ falls on both sides, and the images/s shown are each model's best round. The def
 in its own precision (int8 convolutions on the CPU for a calibrated bundle, as the shipped one
 is); the same bundle in float32 (``default_float32``) and, network only, its trained module
 before the inference folds (``default_unfolded``) are timed beside it, each with its ratio.
+``--as-avx2`` runs the whole benchmark as on a CPU with AVX2 and no AVX-512: PyTorch, oneDNN,
+FBGEMM, MKL and numba are each told by their own environment variable to use no newer
+instructions (int8 products then go through AVX2's saturating 16-bit pair sums).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -28,6 +33,7 @@ import torch
 from xicam_gisaxs_cnn.canonical import horizon_mask
 from xicam_gisaxs_cnn.models import Classifier, build_model, load_model
 from xicam_gisaxs_cnn.models.bundle import Bundle
+from xicam_gisaxs_cnn.models.int8 import AVX2_ENVIRONMENT
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
 BATCHES = (1, 64, 256)
@@ -85,13 +91,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="timing rounds (default: 7)")
     parser.add_argument("--seconds", type=float, default=1.0, help="time per model per round, s (default: 1)")
     parser.add_argument("--accuracy-per-class", type=int, default=50, help="0 skips the accuracy column")
+    parser.add_argument("--as-avx2", action="store_true", help="use no instructions newer than AVX2 (no AVX-512, no VNNI)")
     args = parser.parse_args()
+    if args.as_avx2 and any(os.environ.get(name) != value for name, value in AVX2_ENVIRONMENT.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AVX2_ENVIRONMENT})
     torch.set_num_threads(args.threads)
     default = load_model(args.model)
     default_float32 = load_model(args.model, precision="float32")
     alexnet_bundle = load_model(args.alexnet) if args.alexnet else None
     alexnet = alexnet_bundle or Classifier(Bundle(build_model("alexnet").eval(), {"name": "alexnet"}, Path(".")))
-    results = {"threads": args.threads, "rounds": args.rounds, "default_precision": default.precision, "batches": {}}
+    results = {"threads": args.threads, "rounds": args.rounds, "default_precision": default.precision,
+               "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+               "instruction_set_environment": {name: os.environ[name] for name in AVX2_ENVIRONMENT if name in os.environ},
+               "batches": {}}
     for preprocess in (False, True):
         label = "with preprocessing" if preprocess else "network only"
         for batch in BATCHES:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ from xicam_gisaxs_cnn.canonical import horizon_mask
 from xicam_gisaxs_cnn.cli import main
 from xicam_gisaxs_cnn.models import Bundle, BundleError, Classifier, MaxSoftmaxOod, build_model, load_model, save_bundle
 from xicam_gisaxs_cnn.models.inference import inference_network
-from xicam_gisaxs_cnn.models.int8 import Int8Blocks, calibrate, quantised_blocks
+from xicam_gisaxs_cnn.models.int8 import AVX2_ENVIRONMENT, Int8Blocks, calibrate, quantised_blocks
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 from xicam_gisaxs_cnn_trainer.int8 import calibrate_bundle
 
@@ -196,3 +199,38 @@ def test_live_classification_takes_a_precision_for_the_shipped_models_only(calib
     assert live.models(detector_frames=False).precision == "float32"  # the shipped default, int8 on its own
     with pytest.raises(ValueError, match="precision must be one of float32, int8, got 'half'"):
         LiveClassifier(lambda name, doc: None, precision="half")
+
+
+_AS_AVX2_SCRIPT = """
+import sys, warnings
+import numpy as np, torch
+import torch.ao.nn.quantized as quantized
+from xicam_gisaxs_cnn.models import load_model
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+data = np.load(sys.argv[1])
+prediction = load_model().predict(data["images"], data["masks"])
+saturating = quantized.Conv2d(64, 1, 3)  # uint8 255 x int8 127: pair sums past the 16 bits of AVX2's products
+saturating.set_weight_bias(torch.quantize_per_tensor(torch.ones(1, 64, 3, 3), 1 / 127, 0, torch.qint8), None)
+saturating.scale, saturating.zero_point = 1000.0, 0
+full = saturating(torch.quantize_per_tensor(torch.full((1, 64, 3, 3), 255.0), 1.0, 0, torch.quint8))
+np.savez(sys.argv[2], probabilities=prediction.probabilities, precision=load_model().precision,
+         capability=torch.backends.cpu.get_cpu_capability(), saturating=full.dequantize().item())
+"""
+
+
+def test_the_shipped_default_in_int8_labels_on_an_avx2_cpu_as_here(tmp_path):
+    """Its activations stay on 0-127, so AVX2's saturating 16-bit products leave its probabilities as they are."""
+    from xicam_gisaxs_cnn_trainer.evaluation.report import simulate_test_set
+
+    images = simulate_test_set(3, seed=1357).images[:, 0].float().numpy()
+    masks = np.broadcast_to(horizon_mask(), images.shape)
+    np.savez(tmp_path / "inputs.npz", images=images, masks=masks)
+    here = load_model().predict(images, masks)
+    subprocess.run([sys.executable, "-c", _AS_AVX2_SCRIPT, str(tmp_path / "inputs.npz"), str(tmp_path / "avx2.npz")],
+                   check=True, env={**os.environ, **AVX2_ENVIRONMENT}, timeout=300)
+    avx2 = np.load(tmp_path / "avx2.npz")
+    assert str(avx2["capability"]) == "AVX2" and str(avx2["precision"]) == "int8"
+    assert float(avx2["saturating"]) < 0.6 * 576 * 255  # the emulation took effect: exact is 146880, saturated 74000
+    np.testing.assert_array_equal(avx2["probabilities"].argmax(axis=1), here.class_indices)
+    assert np.abs(avx2["probabilities"] - here.probabilities).max() < 1e-3

@@ -1,9 +1,9 @@
 """Int8 convolutions on the CPU: the compact network's strided blocks quantised, calibrated once per bundle.
 
 The blocks after the compact network's stem (3 x 3 convolutions, each with its ReLU) run as
-int8 convolutions with the ReLU fused, through PyTorch's ``x86`` quantised engine (oneDNN and
-FBGEMM): weights per output channel (symmetric int8), activations per tensor (uint8 on
-0-127, a range whose products cannot saturate the 16-bit sums of AVX2's int8 instructions).
+int8 convolutions with the ReLU fused, through PyTorch's ``x86`` quantised engine (which runs
+them through oneDNN): weights per output channel (symmetric int8), activations per tensor (uint8
+on 0-127, a range whose products cannot saturate the 16-bit sums of AVX2's int8 instructions).
 The stem, which reads the model input, and the fully connected layers stay float32.
 At 64 images per chunk the blocks ran 2.7x faster than in float32 and ``predict`` 1.2-1.4x
 (docs/benchmarks.md, session 32).
@@ -33,6 +33,12 @@ ENGINE: str = "x86"
 
 ACTIVATION_RANGE: tuple[int, int] = (0, 127)
 """Quantised values of an activation (uint8, half its range: no 16-bit saturation on AVX2)."""
+
+AVX2_ENVIRONMENT: dict[str, str] = {
+    "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2", "NUMBA_CPU_NAME": "haswell"}
+"""Environment under which a new process runs as on an AVX2 CPU (no AVX-512, no VNNI): PyTorch,
+oneDNN, FBGEMM, MKL and numba each limited by its own variable; for checks and benchmarks."""
 
 _DEPRECATION = "torch.quantize_per_tensor, torch.quantize_per_channel and other quantized tensor creation functions"
 """The start of PyTorch 2.13's warning, once per process, that quantised tensors are deprecated."""
