@@ -96,12 +96,18 @@ def test_bundles_in_the_user_directory_are_found_by_name(untrained_bundle):
     assert load_model("mine").name == "untrained"
 
 
-def test_wrong_image_shape_is_a_clear_error(untrained_bundle):
+def test_wrong_image_shape_or_type_is_a_clear_error(untrained_bundle):
     classifier = load_model(untrained_bundle)
     with pytest.raises(ValueError, match="canonical 125x125"):
         classifier.predict(np.ones((100, 100)))
     with pytest.raises(ValueError, match="masks shape"):
         classifier.predict(np.ones((2, 125, 125)), masks=np.ones((1, 125, 125), bool))
+    with pytest.raises(ValueError, match="images must hold numbers, got dtype object"):
+        classifier.predict(np.full((125, 125), None))
+    with pytest.raises(ValueError, match="images must be real, got torch.complex128"):
+        classifier.predict(np.ones((125, 125), complex))
+    with pytest.raises(ValueError, match="masks must hold numbers, got dtype <U1"):
+        classifier.predict(np.ones((3, 125, 125)), masks=np.broadcast_to(np.full((125, 125), "y"), (3, 125, 125)))
 
 
 def test_ood_statistics_score_distance_from_the_class_means(tmp_path):

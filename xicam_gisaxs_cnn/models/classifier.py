@@ -82,29 +82,30 @@ class Prediction:
         return float(self._single(self.ood_scores))
 
 
-def _native_copy(values: Any) -> np.ndarray:
-    """A copy of ``values`` in the machine's byte order (torch takes no other)."""
-    array = np.asarray(values)
+def _native_copy(array: np.ndarray) -> np.ndarray:
+    """A copy of ``array`` in the machine's byte order (torch takes no other)."""
     return np.array(array, dtype=array.dtype.newbyteorder("="))
 
 
-def _tensor_of(values: Any) -> torch.Tensor:
+def _tensor_of(values: Any, name: str) -> torch.Tensor:
     """``values`` as a tensor: the array's own memory where torch can share it (writeable, native byte
-    order, no negative stride), else a copy. Classification only reads it."""
+    order, no negative stride), else a copy; an array repeated along N (zero stride) stays unrepeated.
+    Classification only reads it."""
     if isinstance(values, torch.Tensor):
         return values
-    if (isinstance(values, np.ndarray) and values.flags.writeable and values.dtype.isnative
-            and min(values.strides, default=0) >= 0):
-        return torch.from_numpy(values)
-    return torch.from_numpy(_native_copy(values))
+    array = np.asarray(values)
+    if array.dtype.kind not in "biufc":
+        raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
+    if array.ndim == 3 and array.strides[0] == 0:  # e.g. np.broadcast_to(mask, shape)
+        return torch.from_numpy(_native_copy(array[:1])).expand(array.shape)
+    if array.flags.writeable and array.dtype.isnative and min(array.strides, default=0) >= 0:
+        return torch.from_numpy(array)
+    return torch.from_numpy(_native_copy(array))
 
 
 def _as_batch(values: Any, name: str, dtype: torch.dtype) -> torch.Tensor:
-    """``values`` as a (N, 1, H, W) tensor of ``dtype``; an array repeated along N (zero stride) stays unrepeated."""
-    if isinstance(values, np.ndarray) and values.ndim == 3 and values.strides[0] == 0:
-        tensor = torch.from_numpy(_native_copy(values[:1])).expand(values.shape)  # e.g. np.broadcast_to(mask, shape)
-    else:
-        tensor = _tensor_of(values)
+    """``values`` as a (N, 1, H, W) tensor of ``dtype``."""
+    tensor = _tensor_of(values, name)
     if tensor.ndim == 2:
         tensor = tensor[None]
     if tensor.ndim == 4 and tensor.shape[1] == 1:
