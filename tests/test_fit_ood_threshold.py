@@ -9,6 +9,7 @@ import torch
 
 from xicam_gisaxs_cnn.cli import main
 from xicam_gisaxs_cnn.models import MaxSoftmaxOod, build_model, load_model, save_bundle
+from xicam_gisaxs_cnn_trainer.realistic.threshold import fit_ensemble_temperature
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +45,31 @@ def test_the_threshold_flags_the_requested_fraction_of_realistic_frames_and_noth
     assert before.test_time_smear_px == (0.0,) and after.test_time_smear_px == (0.0, 1.5)  # fitted with the views
     assert record["test_time_smear_px"] == [0.0, 1.5] and record["precision"] == "float32"  # not calibrated for int8
     assert after.manifest["training"] == {"seed": 5} and after.manifest["metrics"] == {"validation_accuracy": 0.25}
-    assert f"threshold 0.5000 -> {record['threshold']:.4f}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"threshold 0.5000 -> {record['threshold']:.4f}" in printed
+    # the same frames fit the ensemble temperature, which only sharpens or flattens
+    assert after.ensemble_temperature == record["ensemble_temperature"] == fit["ensemble_temperature"] != 1.0
+    assert before.ensemble_temperature == 1.0 and f"ensemble temperature 1 -> {after.ensemble_temperature:.4g}" in printed
+    calibration = record["ensemble_calibration"]
+    assert calibration["nll_after"] < calibration["nll_before"]
     assert (output / "report" / "report.md").read_text() == "# evaluation of msp\n"  # the evaluation comes along
+
+
+def test_the_ensemble_temperature_fit_sharpens_underconfident_and_flattens_overconfident_probabilities():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 7, 400)
+    right = rng.random(400) < 0.9  # 90% of the labels right
+    predicted = np.where(right, labels, (labels + rng.integers(1, 7, 400)) % 7)
+    for top, sharpens in ((0.3, True), (0.999, False)):  # probability of the predicted class: far below or above 90%
+        probabilities = np.full((400, 7), (1 - top) / 6)
+        probabilities[np.arange(400), predicted] = top
+        temperature, measures = fit_ensemble_temperature(probabilities, labels)
+        assert (temperature < 1.0) if sharpens else (temperature > 1.0)
+        assert measures["nll_after"] < measures["nll_before"]
+        assert measures["ece_before_percent"] == pytest.approx(100 * abs(np.mean(right) - top), abs=0.01)
+        assert measures["ece_after_percent"] < 1.0
+    [temperature, _] = fit_ensemble_temperature(np.eye(7)[labels] * 0.5 + 0.5 / 7, labels)
+    assert temperature == 1.0  # every frame right: the likelihood says nothing of calibration
 
 
 def test_a_model_without_an_ood_score_is_refused(untrained_bundle, tmp_path, capsys):

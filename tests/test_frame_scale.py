@@ -12,7 +12,7 @@ from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames, resample
 from xicam_gisaxs_cnn.frames.fold import fold_qy
 from xicam_gisaxs_cnn.frames.scale import (
     LADDER_CANDIDATES, REFERENCE_PEAK_NM, SCALE_RANGE, choose_window_scale, first_peak_qy_nm, quantise_scale,
-    scale_by_confidence, scale_by_ensemble, scale_from_peaks, scale_ladder,
+    scale_by_confidence, scale_by_ensemble, scale_from_peaks, scale_ladder, tempered,
 )
 from xicam_gisaxs_cnn.models import load_model
 from xicam_gisaxs_cnn_trainer.realistic.evaluate import markdown_tables, realistic_evaluation
@@ -178,3 +178,23 @@ def test_ensemble_averages_the_class_probabilities_over_the_ladder():
     assert confident.window_scale == kept[best] and confident.ood_score == pytest.approx(float(each.ood_scores[best]), rel=1e-5)
     np.testing.assert_allclose(confident.probabilities, each.probabilities[best], rtol=1e-6)
     assert "lies off the detector" in broken.error and not broken.label
+    classifier.ensemble_temperature = 0.25  # sharpens the ensemble's probabilities only
+    [sharp] = classify_frames([frame.counts], classifier=classifier, geometry=geometry, sources=["e"], window_scale="ensemble")
+    np.testing.assert_allclose(sharp.probabilities, mean ** 4 / np.sum(mean ** 4), rtol=1e-5)
+    assert sharp.probabilities.max() > ensemble.probabilities.max() and sharp.label == ensemble.label
+    assert (sharp.ood_score, sharp.window_scale) == (ensemble.ood_score, ensemble.window_scale)
+    [confident_again] = classify_frames([frame.counts], classifier=classifier, geometry=geometry, sources=["c"],
+                                        window_scale="confidence")
+    np.testing.assert_array_equal(confident_again.probabilities, confident.probabilities)
+
+
+def test_tempered_probabilities_keep_their_order_and_sum():
+    probabilities = np.array([[0.4, 0.3, 0.1, 0.1, 0.05, 0.05, 0.0], [1 / 7] * 7])
+    np.testing.assert_array_equal(tempered(probabilities, 1.0), probabilities)
+    sharp, flat = tempered(probabilities, 0.2), tempered(probabilities, 5.0)
+    np.testing.assert_allclose(sharp.sum(axis=1), 1.0)
+    np.testing.assert_allclose(flat.sum(axis=1), 1.0)
+    np.testing.assert_allclose(sharp[0, :2], np.array([0.4, 0.3]) ** 5 / np.sum(probabilities[0] ** 5), rtol=1e-12)
+    assert sharp[0, 0] > 0.8 > 0.4 > flat[0, 0] > 1 / 7 and sharp[0, 6] == 0.0
+    np.testing.assert_allclose(np.stack([sharp[1], flat[1]]), 1 / 7)
+    assert list(np.argsort(sharp[0][:6])) == list(np.argsort(probabilities[0][:6]))

@@ -71,6 +71,8 @@ def test_tampered_weights_fail_the_checksum(untrained_bundle, tmp_path):
         ("classes", ["A", "B"], "classes"),
         ("canonical_grid", {"size": 64}, "canonical_grid"),
         ("preprocessing", {"name": "linear"}, "preprocessing"),
+        ("ensemble_temperature", 0, "ensemble_temperature must be a finite number > 0, got 0"),
+        ("ensemble_temperature", "0.2", "ensemble_temperature must be a finite number > 0, got '0.2'"),
     ],
 )
 def test_bundle_with_another_contract_is_refused(untrained_bundle, tmp_path, key, value, message):
@@ -80,6 +82,21 @@ def test_bundle_with_another_contract_is_refused(untrained_bundle, tmp_path, key
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=message):
         load_model(copy)
+
+
+def test_the_ensemble_temperature_travels_in_the_bundle_and_is_checked(tmp_path):
+    model = build_model("compact", width=8).eval()
+    assert load_model(save_bundle(model, tmp_path / "plain", architecture_kwargs={"width": 8})).ensemble_temperature == 1.0
+    classifier = load_model(save_bundle(model, tmp_path / "sharp", architecture_kwargs={"width": 8},
+                                        ensemble_temperature=0.2))
+    assert classifier.manifest["ensemble_temperature"] == classifier.ensemble_temperature == 0.2
+    classifier.ensemble_temperature = np.float32(0.5)
+    assert classifier.ensemble_temperature == 0.5 and type(classifier.ensemble_temperature) is float
+    for bad in (0.0, -1.0, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="ensemble_temperature must be a finite number > 0"):
+            classifier.ensemble_temperature = bad
+    with pytest.raises(BundleError, match="ensemble_temperature must be a finite number > 0, got -0.5"):
+        save_bundle(model, tmp_path / "bad", ensemble_temperature=-0.5)
 
 
 def test_missing_bundle_names_where_it_looked(tmp_path):

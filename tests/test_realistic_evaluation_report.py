@@ -86,10 +86,18 @@ def test_accuracy_tables_average_to_the_overall_accuracy_of_the_records(evaluate
         assert realistic[key]["1-2"] == {"centre": pytest.approx(np.sqrt(2)), "frames": len(one_cell),
                                          "accuracy": pytest.approx(100 * np.mean(one_cell), abs=0.01)}
     probabilities = np.array([0.0 if r["error"] else r["probability"] for r in lattice])  # refused: 0
-    lowest = probabilities < 0.2
-    assert realistic["accuracy_vs_probability"].get("0-0.2", {"frames": 0})["frames"] == lowest.sum()
+    lowest = probabilities < 0.3
+    assert realistic["accuracy_vs_probability"].get("0-0.3", {"frames": 0})["frames"] == lowest.sum()
     if lowest.any():
-        assert realistic["accuracy_vs_probability"]["0-0.2"]["accuracy"] == pytest.approx(100 * correct[lowest].mean(), abs=0.01)
+        assert realistic["accuracy_vs_probability"]["0-0.3"]["accuracy"] == pytest.approx(100 * correct[lowest].mean(), abs=0.01)
+    labelled = [r for r in lattice if not r["error"]]
+    confidence = np.array([max(r["probabilities"]) for r in labelled])
+    assert np.array([r["probability"] for r in labelled]) == pytest.approx(confidence)
+    right = np.array([r["label"] == r["kind"] for r in labelled])
+    bins = np.minimum((confidence * 15).astype(int), 14)  # 15 equal bins: sum of |accuracy - confidence| by share
+    expected = sum(np.mean(bins == b) * abs(right[bins == b].mean() - confidence[bins == b].mean()) for b in np.unique(bins))
+    assert realistic["calibration_error"] == pytest.approx(100 * expected, abs=0.01)
+    assert realistic["ensemble_temperature"] == 1.0
     on_grains = [r["label"] == r["kind"] for r in lattice if holds_3d_lattice(r)]
     subset = realistic["on_3d_grains"]
     assert (subset is None) == (not on_grains)
@@ -184,6 +192,8 @@ def test_report_has_the_realistic_section_plots_and_summary_beside_the_clean_fig
         assert f"]({name})" in section and (report / name).stat().st_size > 1000
     assert "| 150 |" in section and "| **HCP0001** |" in section
     assert f"| overall accuracy | >= 95 | {realistic['accuracy']:.1f} |" in section
+    assert (f"Expected calibration error of the labels' probabilities {realistic['calibration_error']:.1f} % over the "
+            "labelled superlattice frames (15 bins; ensemble temperature 1, ") in section
 
 
 def test_without_realistic_frames_the_summary_says_how_to_add_them(evaluated):

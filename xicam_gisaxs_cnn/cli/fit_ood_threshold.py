@@ -17,7 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Write realistic detector frames of every class at every lattice constant (10-150 nm), classify them "
             "as 'gisaxs-cnn classify' does, and write the model again (same weights) with its OOD threshold at "
-            "the quantile that flags --false-alarm of them, and with --test-time-smear if given. The fit is recorded in the manifest "
+            "the quantile that flags --false-alarm of them, and with --test-time-smear if given. With --window-scale "
+            "ensemble the same frames fit the ensemble temperature, which sharpens the scale-averaged probabilities "
+            "of detector frames so that they say how often the label is right. The fit is recorded in the manifest "
             f"(ood.threshold_fit) and, with every score, in {THRESHOLD_FIT_FILE}."
         ),
     )
@@ -60,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
     (output / THRESHOLD_FIT_FILE).parent.mkdir(exist_ok=True)
     (output / THRESHOLD_FIT_FILE).write_text(json.dumps(fit, indent=1) + "\n")
     print(f"{fit['method']} threshold {fit['previous_threshold']:.4f} -> {fit['threshold']:.4f} "
-          f"({fit['frames']} frames scored, {fit['refused']} refused, {fit['accuracy']:.1f}% labelled right); "
-          f"bundle in {output}")
+          f"({fit['frames']} frames scored, {fit['refused']} refused, {fit['accuracy']:.1f}% labelled right)")
+    if fit["ensemble_calibration"]:
+        calibration = fit["ensemble_calibration"]
+        print(f"ensemble temperature {classifier.ensemble_temperature:.4g} -> {fit['ensemble_temperature']:.4g}: "
+              f"expected calibration error on these frames {calibration['ece_before_percent']:.1f}% untempered, "
+              f"{calibration['ece_after_percent']:.1f}% tempered")
+    print(f"bundle in {output}")
     return 0

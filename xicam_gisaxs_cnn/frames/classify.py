@@ -157,8 +157,9 @@ def classify_frames(
         modes classify the frame at every scale of the ladder
         (:func:`~.scale.predict_ladder`): ``"confidence"`` keeps the scale the
         classifier finds least out of distribution; ``"ensemble"`` averages the class
-        probabilities and the OOD scores over the scales and records the scale where
-        that class is most probable.
+        probabilities and the OOD scores over the scales, sharpens the probabilities by the
+        classifier's ``ensemble_temperature`` (:func:`~.scale.tempered`) and records the scale
+        where that class is most probable.
     beam_stop_px : tuple of int, optional
         Beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px.
     fold : bool
@@ -220,7 +221,7 @@ def _classify_across_scales(frame, source: str, *, classifier, geometry: Detecto
         ood_score, ood_flag = float(prediction.ood_scores[row]), bool(prediction.ood_flags[row])
     else:
         row = ladder.ensemble_row()
-        probabilities = ladder.ensemble_probabilities()
+        probabilities = ladder.ensemble_probabilities(classifier.ensemble_temperature)
         ood_score = ladder.ensemble_ood_score()
         ood_flag = bool(ood_score > classifier.ood_threshold)
     return FrameResult(

@@ -17,8 +17,10 @@ Three ways to find s:
   window, typically about 20), classify each, keep the scale whose
   out-of-distribution score is lowest.
 - ``"ensemble"``: classify at the same scales and average the class
-  probabilities (:meth:`LadderPrediction.ensemble_probabilities`); the scale
-  recorded is where the chosen class is most probable (:func:`scale_by_ensemble`),
+  probabilities (:meth:`LadderPrediction.ensemble_probabilities`), then sharpen the
+  average by the bundle's ensemble temperature (:func:`tempered`; an average over
+  scales where the lattice does not fit is flat, far less confident than the label is
+  right); the scale recorded is where the chosen class is most probable (:func:`scale_by_ensemble`),
   and the OOD score is the mean over the scales (:meth:`LadderPrediction.ensemble_ood_score`).
   A model trained across scales (``gisaxs-cnn train --data simulate-scaled``)
   recognises a lattice over a band of scales, and the average over that band beats
@@ -238,6 +240,20 @@ def scale_from_peaks(
     return ScaleChoice(quantise_scale(REFERENCE_PEAK_NM / peak), "peaks", peak)
 
 
+def tempered(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Class probabilities (..., 7) as ``softmax(log(p) / temperature)``: p^(1/T) renormalised.
+
+    T < 1 sharpens, T = 1 returns ``probabilities`` as they are; the most probable class never
+    changes. ``gisaxs-cnn fit-ood-threshold`` fits T for a bundle's ``"ensemble"`` probabilities
+    on realistic frames (the manifest's ``ensemble_temperature``).
+    """
+    if temperature == 1.0:
+        return probabilities
+    logs = np.log(np.maximum(probabilities, np.finfo(np.float64).tiny)) / temperature
+    powered = np.exp(logs - logs.max(axis=-1, keepdims=True))
+    return powered / powered.sum(axis=-1, keepdims=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class LadderPrediction:
     """A frame classified at several window scales (one row per scale kept).
@@ -263,9 +279,9 @@ class LadderPrediction:
             raise ValueError("window_scale='confidence' needs a model with OOD statistics; this bundle has none")
         return int(np.nanargmin(scores))
 
-    def ensemble_probabilities(self) -> np.ndarray:
-        """(7,) class probabilities averaged over the scales (``"ensemble"``)."""
-        return self.prediction.probabilities.mean(axis=0)
+    def ensemble_probabilities(self, temperature: float = 1.0) -> np.ndarray:
+        """(7,) class probabilities averaged over the scales, then :func:`tempered` (``"ensemble"``)."""
+        return tempered(self.prediction.probabilities.mean(axis=0), temperature)
 
     def ensemble_row(self) -> int:
         """Row where the ensemble's class is most probable: the scale recorded for ``"ensemble"``."""

@@ -2,7 +2,8 @@
 
 The manifest records the architecture, class list, canonical grid, preprocessing,
 calibration temperature, out-of-distribution statistics, training provenance,
-metrics, the sha256 of the weights and, optionally, their int8 calibration. Loading
+metrics, the sha256 of the weights and, optionally, their int8 calibration and the temperature
+of detector frames' ensemble probabilities. Loading
 verifies all of it and refuses a bundle that does not match this package's input
 contract. Weights are never pickled.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -153,6 +155,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_ensemble_temperature(temperature: Any) -> float:
+    """``temperature`` as a float, or a ValueError unless it is a finite number > 0."""
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
+            or not 0.0 < float(temperature) < float("inf"):
+        raise ValueError(f"ensemble_temperature must be a finite number > 0, got {temperature!r}")
+    return float(temperature)
+
+
 def save_bundle(
     model: EmbeddingClassifier,
     directory: str | Path,
@@ -167,6 +177,7 @@ def save_bundle(
     metrics: dict[str, Any] | None = None,
     test_time_smear_px: Sequence[SmearView] = NO_SMEAR_PX,
     int8: dict[str, Any] | None = None,
+    ensemble_temperature: float = 1.0,
 ) -> Path:
     """Write ``model`` as a bundle into ``directory`` (created); return the directory.
 
@@ -174,7 +185,9 @@ def save_bundle(
     ``ood_threshold_fit`` records how the OOD threshold was set, when not on the
     validation set (``manifest["ood"]["threshold_fit"]``); ``test_time_smear_px``
     names the views its classifier averages over (:mod:`.test_time`; default: the image alone);
-    ``int8`` is a calibration of these weights (:mod:`.int8`), refused if made for others.
+    ``int8`` is a calibration of these weights (:mod:`.int8`), refused if made for others;
+    ``ensemble_temperature`` sharpens detector frames' ``"ensemble"`` probabilities
+    (:func:`xicam_gisaxs_cnn.frames.scale.tempered`; fitted by ``gisaxs-cnn fit-ood-threshold``).
     """
     from .architectures import ARCHITECTURES
 
@@ -188,6 +201,10 @@ def save_bundle(
     if not temperature > 0:
         raise BundleError(f"temperature must be > 0, got {temperature}")
     smear_views = check_smear_views(test_time_smear_px)
+    try:
+        ensemble_temperature = check_ensemble_temperature(ensemble_temperature)
+    except ValueError as error:
+        raise BundleError(str(error)) from None
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     if ood is not None:
         tensors.update({key: value.detach().cpu().float().contiguous() for key, value in ood.tensors().items()})
@@ -203,6 +220,7 @@ def save_bundle(
         "preprocessing": PREPROCESSING,
         "temperature": float(temperature),
         "test_time_smear_px": views_record(smear_views),
+        "ensemble_temperature": ensemble_temperature,
         **({} if int8 is None else {"int8": int8}),
         "ood": None if ood is None else _ood_record(ood, ood_threshold_fit),
         "training": training or {},
@@ -250,6 +268,7 @@ def _check_contract(manifest: dict[str, Any], path: Path) -> None:
         raise BundleError(f"bundle {path}: format {manifest.get('format')!r} is not {BUNDLE_FORMAT}")
     try:
         check_smear_views(manifest.get("test_time_smear_px", NO_SMEAR_PX))
+        check_ensemble_temperature(manifest.get("ensemble_temperature", 1.0))
     except ValueError as error:
         raise BundleError(f"bundle {path}: {error}") from None
 

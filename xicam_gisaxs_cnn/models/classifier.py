@@ -11,7 +11,7 @@ from ..canonical import IMAGE_SIZE
 from ..classes import CLASS_NAMES
 from ..preprocess import MASK_CHANNEL, model_input_torch
 from .architectures import EmbeddingClassifier
-from .bundle import SCORES_PROBABILITIES, Bundle
+from .bundle import SCORES_PROBABILITIES, Bundle, check_ensemble_temperature
 from .inference import inference_network, weights_state
 from .int8 import available as int8_available, int8_network
 from .test_time import NO_SMEAR_PX, SmearView, check_smear_views, views
@@ -144,6 +144,7 @@ class Classifier:
         self.model = bundle.model.to(self.device).eval()
         self.temperature = float(bundle.manifest.get("temperature", 1.0))
         self.test_time_smear_px = bundle.manifest.get("test_time_smear_px", NO_SMEAR_PX)
+        self.ensemble_temperature = bundle.manifest.get("ensemble_temperature", 1.0)
         self._bundle_state = weights_state(self.model)
         self._network, self._network_key = None, None
         self._precision = "int8" if self.int8_problem() is None else "float32"
@@ -156,6 +157,15 @@ class Classifier:
     @test_time_smear_px.setter
     def test_time_smear_px(self, smear_views: Any) -> None:
         self._test_time_smear_px = check_smear_views(smear_views)
+
+    @property
+    def ensemble_temperature(self) -> float:
+        """T of detector frames' ``"ensemble"`` probabilities, p^(1/T) renormalised (:func:`~xicam_gisaxs_cnn.frames.scale.tempered`)."""
+        return self._ensemble_temperature
+
+    @ensemble_temperature.setter
+    def ensemble_temperature(self, temperature: Any) -> None:
+        self._ensemble_temperature = check_ensemble_temperature(temperature)
 
     def int8_problem(self) -> str | None:
         """Why this classifier cannot run in int8 (None when it can)."""
