@@ -72,6 +72,7 @@ def test_every_raw_event_gets_one_analysis_event_even_for_bad_frames(classifier)
     assert start["folded"] is False  # canonical frames are never folded
     assert start["test_time_smear_px"] == [0.0]  # the bundle names no views: each image alone
     assert start["precision"] == "float32"  # the bundle carries no int8 calibration
+    assert start["ensemble_temperature"] == 1.0  # nor an ensemble temperature
     assert [e["data"]["raw_seq_num"] for e in events] == list(range(1, 11))
     errors = {e["data"]["raw_seq_num"]: e["data"]["error"] for e in events if e["data"]["error"]}
     assert sorted(errors) == [2, 3, 5, 7, 8, 10]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn_trainer.realistic.evaluate import (
     MIN_FRAME_COUNTS, MIN_GRAIN_CELLS, holds_3d_lattice, markdown_tables, summarise,
 )
@@ -11,9 +12,11 @@ from xicam_gisaxs_cnn_trainer.realistic.evaluate import (
 def _record(kind: str, label: str | None, *, counts: float = 1e5, cells: tuple[int, int] | None = (20, 5),
             ood_score: float = 0.5) -> dict:
     lateral, vertical = cells or (None, None)
+    probabilities = None if label is None else [0.9 if name == label else 0.1 / 6 for name in CLASS_NAMES]
     return {"kind": kind, "label": label, "nn_distance_nm": 50.0, "repetitions_lateral": lateral,
             "repetitions_vertical": vertical, "incidence_angle_deg": 0.2, "total_counts": counts, "valid_fraction": 0.6,
-            "window_scale": 2.0, "error": None if label else "refused", "ood_score": ood_score, "probability": 0.9}
+            "window_scale": 2.0, "error": None if label else "refused", "ood_score": ood_score, "probability": 0.9,
+            "probabilities": probabilities}
 
 
 def test_frames_hold_a_3d_lattice_with_enough_photons_and_a_grain_wide_and_high_enough():
@@ -33,6 +36,7 @@ def test_goals_are_measured_again_on_the_frames_that_hold_a_3d_lattice():
     no_class = [_record("monolayer", "SC110", cells=None, ood_score=0.93), _record("monolayer", "SC110", cells=None, counts=300.0)]
     metrics = summarise(superlattices + no_class)
     assert metrics["accuracy"] == pytest.approx(100 * 9 / 11, abs=0.01) and metrics["hcp_recall"] == pytest.approx(9 / 11)
+    assert metrics["calibration_error"] == pytest.approx(100 * (0.9 - 9 / 11), abs=0.01)  # every label at p = 0.9
     subset = metrics["on_3d_grains"]
     assert subset["frame_counts"] == {"superlattice": 9, "disordered": 0, "empty": 0, "monolayer": 1}
     assert subset["accuracy"] == 100.0 and subset["hcp_recall"] == 1.0

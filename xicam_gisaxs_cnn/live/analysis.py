@@ -360,6 +360,7 @@ class _RunClassifier(DocumentRouter):
             "model_sha256": classifier.sha256,
             "test_time_smear_px": views_record(classifier.test_time_smear_px),
             "precision": classifier.precision,
+            "ensemble_temperature": classifier.ensemble_temperature,
             "classes": list(CLASS_NAMES),
             "window_scale": self.window_scale,
             "folded": self.live.fold and self.geometry is not None,
