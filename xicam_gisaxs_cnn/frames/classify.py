@@ -33,7 +33,8 @@ class FrameResult:
     label : str
         Predicted class name; "" for an error.
     probabilities : numpy.ndarray
-        Class probabilities (7,) in :data:`~xicam_gisaxs_cnn.classes.CLASS_NAMES` order; NaN for an error.
+        Class probabilities (7,) in :data:`~xicam_gisaxs_cnn.classes.CLASS_NAMES` order (``"ensemble"``:
+        averaged over the scales and tempered by the model's ensemble temperature); NaN for an error.
     ood_score : float
         Out-of-distribution score (higher = less like the training data); NaN for an error.
     ood_flag : bool
