@@ -86,6 +86,10 @@ def test_accuracy_tables_average_to_the_overall_accuracy_of_the_records(evaluate
         assert realistic[key]["1-2"] == {"centre": pytest.approx(np.sqrt(2)), "frames": len(one_cell),
                                          "accuracy": pytest.approx(100 * np.mean(one_cell), abs=0.01)}
     probabilities = np.array([0.0 if r["error"] else r["probability"] for r in lattice])  # refused: 0
+    for name, row in realistic["accuracy_vs_probability"].items():  # plotted at the mean probability of the bin
+        low, high = (float(edge) for edge in name.split("-"))
+        inside = (probabilities >= low) & ((probabilities < high) if high < 1 else (probabilities <= high))
+        assert row["centre"] == pytest.approx(probabilities[inside].mean()) and row["frames"] == inside.sum()
     lowest = probabilities < 0.3
     assert realistic["accuracy_vs_probability"].get("0-0.3", {"frames": 0})["frames"] == lowest.sum()
     if lowest.any():

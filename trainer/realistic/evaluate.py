@@ -271,7 +271,7 @@ def summarise(records: list[dict]) -> dict:
         "accuracy_vs_incidence_deg": _table(correct, incidence, INCIDENCE_BINS_DEG),
         "accuracy_vs_lateral_cells": _table(correct, lateral, LATERAL_CELL_BINS),
         "accuracy_vs_vertical_cells": _table(correct, vertical, VERTICAL_CELL_BINS),
-        "accuracy_vs_probability": _table(correct, probability, PROBABILITY_BINS),
+        "accuracy_vs_probability": _table(correct, probability, PROBABILITY_BINS, mean_centres=True),
         "confusion_matrix": matrix.round(4).tolist(),
         "confusion_counts": counted.tolist(),
         "refused_per_class": {name: int(np.sum(~answered & (truth == i))) for i, name in enumerate(CLASS_NAMES)},
@@ -342,6 +342,9 @@ def write_plots(metrics: dict, out: Path) -> list[str]:
         if key == "accuracy_vs_lattice_nm":
             axis.plot(centres, [100 * metrics["recall_vs_lattice_nm"][d]["HCP0001"] for d in table], "s--",
                       label="HCP0001 recall")
+            axis.legend(fontsize=7)
+        if key == "accuracy_vs_probability":  # a reliability diagram: calibrated probabilities lie on the diagonal
+            axis.plot([0, 1], [0, 100], ":", color="grey", label="accuracy = probability")
             axis.legend(fontsize=7)
         if log:
             axis.set_xscale("log")
@@ -490,8 +493,10 @@ def _score(record: dict) -> float:
     return float("inf") if record["error"] else float(record["ood_score"])
 
 
-def _table(correct: np.ndarray, values: np.ndarray, edges: tuple[float, ...] | None) -> dict:
-    """Accuracy (%) per distinct value (``edges`` None) or per bin ``[edges[i], edges[i+1])``; empty bins left out."""
+def _table(correct: np.ndarray, values: np.ndarray, edges: tuple[float, ...] | None, *, mean_centres: bool = False) -> dict:
+    """Accuracy (%) per distinct value (``edges`` None) or per bin ``[edges[i], edges[i+1])``; empty bins left out.
+
+    A bin's ``centre`` is its geometric centre, or with ``mean_centres`` the mean of its values."""
     table = {}
     if edges is None:
         for value in np.unique(values):
@@ -501,6 +506,7 @@ def _table(correct: np.ndarray, values: np.ndarray, edges: tuple[float, ...] | N
         return table
     for low, high, chosen in zip(edges[:-1], edges[1:], bin_members(values, edges)):
         if chosen.any():
-            table[f"{low:g}-{high:g}"] = {"centre": float(np.sqrt(low * high) if low > 0 else high / 2),
+            centre = np.mean(values[chosen]) if mean_centres else np.sqrt(low * high) if low > 0 else high / 2
+            table[f"{low:g}-{high:g}"] = {"centre": float(centre),
                                           "accuracy": percent(np.mean(correct[chosen])), "frames": int(chosen.sum())}
     return table
