@@ -15,6 +15,7 @@ from .bundle import SCORES_PROBABILITIES, Bundle, check_ensemble_temperature
 from .inference import inference_network, weights_state
 from .int8 import available as int8_available, int8_network
 from .test_time import NO_SMEAR_PX, SmearView, check_smear_views, views
+from .traced import EmbeddingAndLogits, traced
 
 CPU_CHUNK_SIZE: int = 64
 """Images preprocessed and classified together on the CPU. A chunk's arrays (about 12 MB)
@@ -146,7 +147,7 @@ class Classifier:
         self.test_time_smear_px = bundle.manifest.get("test_time_smear_px", NO_SMEAR_PX)
         self.ensemble_temperature = bundle.manifest.get("ensemble_temperature", 1.0)
         self._bundle_state = weights_state(self.model)
-        self._network, self._network_key = None, None
+        self._network, self._forward, self._network_key = None, None, None
         self._precision = "int8" if self.int8_problem() is None else "float32"
 
     @property
@@ -198,13 +199,17 @@ class Classifier:
     def network(self) -> EmbeddingClassifier:
         """The inference copy of ``model`` (``model`` itself when nothing folds), up to date with its weights;
         with ``precision`` int8, its blocks quantised."""
+        return self._inference()[0]
+
+    def _inference(self) -> tuple[EmbeddingClassifier, EmbeddingAndLogits]:
+        """``network`` and its trace (:mod:`.traced`), both made again when ``model``'s weights or ``precision`` change."""
         state = weights_state(self.model)
         key = (state, self._precision == "int8" and state == self._bundle_state)
         if self._network is None or key != self._network_key:
             network = inference_network(self.model)
-            self._network = int8_network(network, self.manifest["int8"]) if key[1] else network
-            self._network_key = key
-        return self._network
+            network = int8_network(network, self.manifest["int8"]) if key[1] else network
+            self._network, self._forward, self._network_key = network, traced(network), key
+        return self._network, self._forward
 
     @property
     def name(self) -> str:
@@ -252,14 +257,16 @@ class Classifier:
         batch, mask_batch = self._batches(images, masks)
         if batch.shape[0] == 0:
             raise ValueError("images hold no image (a batch of 0)")
-        network, smear_views = self.network, self.test_time_smear_px
+        forward, smear_views = self._inference()[1], self.test_time_smear_px
         probabilities, embeddings = [], []
         for start in range(0, batch.shape[0], batch_size):
             chunk_masks = None if mask_batch is None else mask_batch[start:start + batch_size].to(self.device)
             chunk = batch[start:start + batch_size].to(self.device)
-            view_embeddings = [network.embed(model_input_torch(view, chunk_masks)) for view in views(chunk, chunk_masks, smear_views)]
-            view_probabilities = [torch.softmax(network.fc(embedding).float() / self.temperature, dim=1)
-                                  for embedding in view_embeddings]
+            view_embeddings, view_probabilities = [], []
+            for view in views(chunk, chunk_masks, smear_views):
+                embedding, logits = forward(model_input_torch(view, chunk_masks))
+                view_embeddings.append(embedding)
+                view_probabilities.append(torch.softmax(logits.float() / self.temperature, dim=1))
             embeddings.append(_mean(view_embeddings).float())
             probabilities.append(_mean(view_probabilities))
         probabilities, embedding = torch.cat(probabilities), torch.cat(embeddings)
