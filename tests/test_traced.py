@@ -1,4 +1,6 @@
 """The traced embedding and logits that ``Classifier.predict`` runs: the network's own numbers, for any batch."""
+import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -68,3 +70,15 @@ def test_without_torch_jit_trace_the_module_runs_as_it_is(monkeypatch):
         embedding, logits = forward(inputs)
         torch.testing.assert_close(logits, network(inputs), rtol=0, atol=0)
         torch.testing.assert_close(embedding, network.embed(inputs), rtol=0, atol=0)
+
+
+def test_a_classifier_pickles_and_copies_without_its_trace_and_keeps_int8():
+    classifier = load_model()
+    images = np.random.default_rng(8).gamma(0.5, 20.0, size=(3, 125, 125)).astype(np.float32)
+    expected = classifier.predict(images).probabilities  # the trace exists now
+    for twin in (pickle.loads(pickle.dumps(classifier)), copy.deepcopy(classifier)):
+        assert twin.model is not classifier.model and twin.precision == "int8"
+        np.testing.assert_array_equal(twin.predict(images).probabilities, expected)
+    with torch.no_grad():
+        classifier.model.fc.bias.add_(1.0)  # no longer the bundle's weights: the calibration does not apply
+    assert pickle.loads(pickle.dumps(classifier)).precision == "float32" == classifier.precision

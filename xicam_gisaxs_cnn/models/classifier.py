@@ -150,6 +150,17 @@ class Classifier:
         self._network, self._forward, self._network_key = None, None, None
         self._precision = "int8" if self.int8_problem() is None else "float32"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled and copied without the inference copy and its trace (made again when first needed; a
+        trace cannot be pickled); a copy of an unchanged model keeps ``precision`` int8, its tensors' new addresses aside."""
+        state = {**self.__dict__, "_network": None, "_forward": None, "_network_key": None}
+        state["_bundle_state"] = weights_state(self.model) == self._bundle_state
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bundle_state = weights_state(self.model) if state["_bundle_state"] else ()
+
     @property
     def test_time_smear_px(self) -> tuple[SmearView, ...]:
         """The views ``predict`` averages over: Gaussian widths, px, or (qy_px, qz_px); (0.0,) = each image alone."""

@@ -2,8 +2,9 @@
 
 ``Classifier.predict`` runs the trace. A trace calls the network's operations from C++, with
 none of the Python of its modules (``nn.Module.__call__``, each layer's ``forward``). At batch
-1 that Python costs as much as the compact network's arithmetic: the network ran in 240-320
-against 430-600 us, the same outputs to the bit (docs/benchmarks.md, session 34).
+1 that Python costs nearly as much as the compact network's arithmetic: the int8 default ran in
+242-288 against 432-473 us (medians, 4 alternating rounds) and ``predict`` 1.17x faster, with
+the same outputs to the bit (docs/benchmarks.md, session 34).
 
 ``torch.jit.trace`` is deprecated in PyTorch 2.x in favour of ``torch.export``. Export cannot
 yet take the int8 convolutions' packed weights (PyTorch 2.13), which TorchScript was made for.
