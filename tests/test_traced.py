@@ -60,6 +60,13 @@ def test_the_trace_is_made_without_telling_the_user_that_tracing_is_deprecated()
     assert not [warning for warning in caught if "jit" in str(warning.message)]
 
 
+def test_a_network_in_training_mode_is_not_traced_and_stays_in_training_mode():
+    model = build_model("compact", width=8)  # batch norms in training mode: a trace's run would update them
+    forward = traced(model)
+    assert not isinstance(forward, torch.jit.ScriptModule) and model.training
+    assert all(int(layer.num_batches_tracked) == 0 for layer in model.modules() if isinstance(layer, nn.BatchNorm2d))
+
+
 def test_without_torch_jit_trace_the_module_runs_as_it_is(monkeypatch):
     network = inference_network(build_model("compact", width=8).eval())
     monkeypatch.delattr(torch.jit, "trace")

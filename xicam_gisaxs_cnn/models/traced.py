@@ -8,7 +8,7 @@ the same outputs to the bit (docs/benchmarks.md, session 34).
 
 ``torch.jit.trace`` is deprecated in PyTorch 2.x in favour of ``torch.export``. Export cannot
 yet take the int8 convolutions' packed weights (PyTorch 2.13), which TorchScript was made for.
-Where a later PyTorch has no ``torch.jit.trace``, :func:`traced` returns the module itself.
+Where a later PyTorch has no ``torch.jit.trace``, :func:`traced` returns the module itself, untraced.
 """
 from __future__ import annotations
 
@@ -38,14 +38,15 @@ class _EmbeddingAndLogits(nn.Module):
 
 
 def traced(network: EmbeddingClassifier) -> EmbeddingAndLogits:
-    """``network`` (an inference copy in eval mode) as one function of model input: a trace sharing its tensors.
+    """``network`` (an inference copy) as one function of model input: a trace sharing its tensors.
 
     The trace is taken on one blank image of the model-input contract; the networks have no
-    branch on their input's values or batch size, so it holds for any batch.
+    branch on their input's values or batch size, so it holds for any batch. A network in
+    training mode (a model ``predict`` runs as it is, on a GPU) is returned untraced.
     """
-    module = _EmbeddingAndLogits(network).eval()
+    module = _EmbeddingAndLogits(network)
     trace = getattr(torch.jit, "trace", None)
-    if trace is None:
+    if trace is None or network.training:  # a trace would fix dropout and batch norms in training mode
         return module
     device = next(network.parameters()).device
     example = torch.zeros((1, *PREPROCESSING["input_shape"]), device=device)
