@@ -76,7 +76,8 @@ def fit_frame_threshold(
     if not 0.0 < false_alarm < 1.0:
         raise ValueError(f"false_alarm must be in (0, 1), got {false_alarm}")
     jobs = superlattice_jobs(lattice_constants_nm, per_class)
-    untempered = copy.copy(classifier)  # the same networks, the ensemble's probabilities as averaged
+    # the same model and precision (a copy makes its own inference copy); the ensemble's probabilities as averaged
+    untempered = copy.copy(classifier)
     untempered.ensemble_temperature = 1.0
     with tempfile.TemporaryDirectory() as folder:
         records = [

@@ -151,8 +151,8 @@ class Classifier:
         self._precision = "int8" if self.int8_problem() is None else "float32"
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled and copied without the inference copy and its trace (made again when first needed; a
-        trace cannot be pickled); a copy of an unchanged model keeps ``precision`` int8, its tensors' new addresses aside."""
+        """Pickled and copied without the inference copy and its trace (made again when first needed; a trace
+        cannot be pickled); a copy of an unchanged model keeps ``precision`` int8, its tensors' new addresses aside."""
         state = {**self.__dict__, "_network": None, "_forward": None, "_network_key": None}
         state["_bundle_state"] = weights_state(self.model) == self._bundle_state
         return state
@@ -213,7 +213,8 @@ class Classifier:
         return self._inference()[0]
 
     def _inference(self) -> tuple[EmbeddingClassifier, EmbeddingAndLogits]:
-        """``network`` and its trace (:mod:`.traced`), both made again when ``model``'s weights or ``precision`` change."""
+        """``network`` and its trace (:mod:`.traced`), both made again when ``model``'s weights or
+        ``precision`` change."""
         state = weights_state(self.model)
         key = (state, self._precision == "int8" and state == self._bundle_state)
         if self._network is None or key != self._network_key:
