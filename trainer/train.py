@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from xicam_gisaxs_cnn.frames.fold import fold_qy
 from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, load_bundle, resolve_bundle, save_bundle, user_model_dir
+from xicam_gisaxs_cnn.models.bundle import MaxSoftmaxOod, NearestNeighbourOod
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
 from .calibration import fit_max_softmax_ood, fit_nearest_neighbour_ood, fit_temperature
@@ -215,6 +216,24 @@ def evaluate(model, loader, degradation, *, device, generator, randomiser=None, 
     return result
 
 
+def fit_calibration(model, sources, degradation, *, device, seed: int, generator, randomiser, fold: bool,
+                    outliers: float, workers: int) -> tuple[dict, float, MaxSoftmaxOod | NearestNeighbourOod]:
+    """A trained model's validation result, temperature and OOD score, as its bundle records them.
+
+    The temperature is fitted on the validation batches under ``degradation``; the OOD score is the
+    tempered maximum softmax for a model trained with outlier exposure (``outliers`` > 0), else the
+    nearest-neighbour distance to clean training embeddings.
+    """
+    validation = evaluate(model, batches(sources.validation), degradation, device=device,
+                          generator=torch.Generator().manual_seed(seed + 7), randomiser=randomiser, fold=fold)
+    temperature = fit_temperature(validation["logits"], validation["labels"])
+    if outliers:  # trained to give films of no class uniform probabilities: score those
+        return validation, temperature, fit_max_softmax_ood(validation["logits"], temperature)
+    reference = evaluate(model, batches(sources.train, workers=workers), Degradation("clean"), device=device,
+                         generator=generator, randomiser=randomiser, fold=fold)
+    return validation, temperature, fit_nearest_neighbour_ood(reference["embeddings"], validation["embeddings"], seed=seed)
+
+
 def recorded_arguments(args) -> dict:
     """The command-line arguments that can be written to JSON (no callables)."""
     return {key: value for key, value in vars(args).items() if isinstance(value, (str, int, float, bool, list, type(None)))}
@@ -386,15 +405,9 @@ def main(args) -> Path:
     if rank != 0:
         torch.distributed.destroy_process_group()
         return output
-    validation = evaluate(model, batches(sources.validation), degradation, device=device,
-                          generator=torch.Generator().manual_seed(args.seed + 7), randomiser=randomiser, fold=args.fold)
-    temperature = fit_temperature(validation["logits"], validation["labels"])
-    if args.outliers:  # trained to give films of no class uniform probabilities: score those
-        ood = fit_max_softmax_ood(validation["logits"], temperature)
-    else:
-        reference = evaluate(model, batches(sources.train, workers=args.workers), Degradation("clean"), device=device,
-                             generator=generator, randomiser=randomiser, fold=args.fold)
-        ood = fit_nearest_neighbour_ood(reference["embeddings"], validation["embeddings"], seed=args.seed)
+    validation, temperature, ood = fit_calibration(model, sources, degradation, device=device, seed=args.seed,
+                                                   generator=generator, randomiser=randomiser, fold=args.fold,
+                                                   outliers=args.outliers, workers=args.workers)
     save_bundle(
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, architecture_kwargs=architecture_kwargs,
         temperature=temperature, ood=ood,

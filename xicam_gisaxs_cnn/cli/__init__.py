@@ -11,6 +11,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "evaluate",
     "fit-ood-threshold",
     "calibrate-int8",
+    "average",
     "simulate",
     "classify",
     "live",
