@@ -68,7 +68,7 @@ def averaged_weights(base: torch.nn.Module, fine_tune: torch.nn.Module, weight: 
     for key, tensor in base_state.items():
         if tensor.shape != tuned_state[key].shape:
             raise ValueError(f"layer {key} is {tuple(tensor.shape)} in the base but {tuple(tuned_state[key].shape)} in "
-                             "the fine-tune: average models of the same width (--widen the base first)")
+                             "the fine-tune: average a model only with a fine-tune of it at the same width")
     return {key: (1.0 - weight) * tensor + weight * tuned_state[key] if tensor.is_floating_point() else tensor.clone()
             for key, tensor in base_state.items()}
 
@@ -109,7 +109,7 @@ def main(args) -> Path:
     model.load_state_dict(averaged_weights(base.model, fine_tune.model, args.weight))
     stream, degradation = training_stream(base)
     vars(args).update(stream)  # recorded with the bundle: the report's training-set column reads this stream
-    torch.manual_seed(stream["seed"])
+    torch.manual_seed(stream["seed"])  # as train seeds itself
     sources = make_sources(stream["data"], batch_size=stream["batch_size"], batches_per_epoch=stream["batches_per_epoch"],
                            validation_batches=stream["validation_batches"], seed=stream["seed"],
                            config=training_simulation_config(base.manifest), mapping=stream["mapping"],
