@@ -100,3 +100,19 @@ def test_average_names_what_is_wrong(base_and_fine_tune, untrained_bundle, tmp_p
         assert cli_main(["average", *arguments]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_the_calibration_stream_is_the_base_training_stream_with_its_randomisation(tmp_path):
+    from xicam_gisaxs_cnn.models.bundle import Bundle
+    from xicam_gisaxs_cnn_trainer.average import training_stream
+
+    recorded = {"data": "simulate-scaled", "batch_size": 8, "batches_per_epoch": 3, "validation_batches": 2, "seed": 5}
+    training = {"degradation": "mixture", "mixture": {"gaussian_probability": 0.0}, "randomise": True,
+                "randomisation": {"log10_counts": [2.0, 4.0]}, "args": {**recorded, "randomise": True, "outliers": 0.25}}
+    bundle = Bundle(build_model("compact"), {"name": "base", "training": training}, tmp_path)
+    stream, degradation, randomiser = training_stream(bundle)
+    assert stream == {**recorded, "mapping": None, "randomise": True, "fold": False, "outliers": 0.25}
+    assert degradation.kind == "mixture" and degradation.mixture.gaussian_probability == 0.0
+    assert randomiser.ranges.log10_counts == (2.0, 4.0) and randomiser.ranges.gap_probability == 0.7
+    training.update(randomise=False, args={**recorded})
+    assert training_stream(bundle)[2] is None

@@ -272,12 +272,30 @@ def test_unknown_data_spec_is_named(tmp_path):
 
 @pytest.mark.parametrize("fold", [False, True])
 def test_scaled_simulation_with_domain_randomisation_trains(tmp_path, fold):
+    ranges = tmp_path / "low-counts.json"
+    ranges.write_text(json.dumps({"counts_probability": 1.0, "log10_counts": [2.0, 3.0]}))
     args = [*TINY, "--epochs", "1", "--data", "simulate-scaled", "--randomise", "--output", str(tmp_path / "r")]
-    bundle = main(get_args_parser().parse_args(args + ["--fold"] * fold))
+    bundle = main(get_args_parser().parse_args(args + ["--fold"] * fold + ["--randomise-ranges", str(ranges)] * fold))
     training = json.loads((bundle / "manifest.json").read_text())["training"]
     assert training["randomise"] is True and training["data"]["source"] == "simulate-scaled"
     assert training["fold"] is fold and training["args"]["fold"] is fold
     assert len(training["log"]) == 1 and 0 <= training["log"][0]["validation_accuracy"] <= 1
+    assert training["randomisation"]["log10_counts"] == ([2.0, 3.0] if fold else [2.0, 7.0])
+    assert training["randomisation"]["counts_probability"] == (1.0 if fold else 0.9)
+    assert training["randomisation"]["gap_probability"] == 0.7  # the keys the file leaves out keep their defaults
+
+
+def test_randomise_ranges_are_refused_without_randomise_or_with_unknown_keys(tmp_path):
+    ranges = tmp_path / "ranges.json"
+    ranges.write_text(json.dumps({"log10_counts": [2.0, 3.0]}))
+    with pytest.raises(ValueError, match="--randomise-ranges sets the ranges of --randomise; give --randomise too"):
+        main(get_args_parser().parse_args([*TINY, "--epochs", "1", "--randomise-ranges", str(ranges),
+                                           "--output", str(tmp_path / "x")]))
+    ranges.write_text(json.dumps({"counts": [2.0, 3.0]}))
+    with pytest.raises(ValueError, match=r"unknown randomisation keys: \['counts'\]"):
+        main(get_args_parser().parse_args([*TINY, "--epochs", "1", "--data", "simulate-scaled", "--randomise",
+                                           "--randomise-ranges", str(ranges), "--output", str(tmp_path / "y")]))
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 def test_folded_batch_is_fold_qy_of_each_image():

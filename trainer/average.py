@@ -7,7 +7,7 @@ A fine-tune on one degradation (say ``rescale:25``) gains there and loses elsewh
     gisaxs-cnn average --model default --with ded25 --weight 0.3 --name default-averaged
 
 The average is calibrated (temperature, OOD score) on the base model's own training stream,
-read from its manifest: the same data, degradation, randomisation and seed, so the validation
+read from its manifest: the same data, degradation, randomisation (with its ranges) and seed, so the validation
 batches are those the base was calibrated on. What is fitted to particular weights and made by
 another command (int8 calibration, a frame-fitted OOD threshold, the ensemble temperature) is
 not carried over: run ``gisaxs-cnn calibrate-int8`` / ``fit-ood-threshold`` on the new bundle.
@@ -27,7 +27,7 @@ from xicam_gisaxs_cnn.models.test_time import NO_SMEAR_PX
 
 from .degradation import Degradation, MixtureRanges
 from .evaluation.report import training_simulation_config
-from .realistic.randomise import Randomiser
+from .realistic.randomise import RandomisationRanges, Randomiser
 from .sources import make_sources
 from .train import bundle_directory, fit_calibration, recorded_arguments
 
@@ -73,8 +73,9 @@ def averaged_weights(base: torch.nn.Module, fine_tune: torch.nn.Module, weight: 
             for key, tensor in base_state.items()}
 
 
-def training_stream(bundle: Bundle) -> tuple[dict, Degradation]:
-    """The base bundle's recorded stream arguments and training degradation; ValueError when it has none."""
+def training_stream(bundle: Bundle) -> tuple[dict, Degradation, Randomiser | None]:
+    """The base bundle's recorded stream arguments, training degradation and domain randomisation (None
+    without); ValueError when it records no training stream."""
     training = bundle.manifest.get("training") or {}
     recorded = training.get("args") or {}
     missing = [name for name in STREAM_ARGUMENTS if name not in recorded]
@@ -84,8 +85,11 @@ def training_stream(bundle: Bundle) -> tuple[dict, Degradation]:
     degradation = Degradation.parse(training["degradation"])
     if degradation.kind == "mixture" and training.get("mixture"):
         degradation = dataclasses.replace(degradation, mixture=MixtureRanges.from_dict(training["mixture"]))
-    return {**{name: recorded[name] for name in STREAM_ARGUMENTS},
-            **{name: recorded.get(name, value) for name, value in OPTIONAL_STREAM_ARGUMENTS.items()}}, degradation
+    stream = {**{name: recorded[name] for name in STREAM_ARGUMENTS},
+              **{name: recorded.get(name, value) for name, value in OPTIONAL_STREAM_ARGUMENTS.items()}}
+    ranges = training.get("randomisation")
+    randomiser = (Randomiser(RandomisationRanges.from_dict(ranges)) if ranges else Randomiser()) if stream["randomise"] else None
+    return stream, degradation, randomiser
 
 
 def provenance(bundle: Bundle) -> dict:
@@ -107,7 +111,7 @@ def main(args) -> Path:
                              f"{fine_tune.manifest.get(field)}: average a model only with a fine-tune of it")
     model = base.model
     model.load_state_dict(averaged_weights(base.model, fine_tune.model, args.weight))
-    stream, degradation = training_stream(base)
+    stream, degradation, randomiser = training_stream(base)
     vars(args).update(stream)  # recorded with the bundle: the report's training-set column reads this stream
     torch.manual_seed(stream["seed"])  # as train seeds itself
     sources = make_sources(stream["data"], batch_size=stream["batch_size"], batches_per_epoch=stream["batches_per_epoch"],
@@ -116,14 +120,16 @@ def main(args) -> Path:
                            outliers=stream["outliers"])
     validation, temperature, ood = fit_calibration(
         model.eval(), sources, degradation, device=torch.device("cpu"), seed=stream["seed"],
-        generator=torch.Generator().manual_seed(stream["seed"]), randomiser=Randomiser() if stream["randomise"] else None,
+        generator=torch.Generator().manual_seed(stream["seed"]), randomiser=randomiser,
         fold=stream["fold"], outliers=stream["outliers"], workers=args.workers)
     return save_bundle(
         model, output, name=args.name or output.name, architecture=base.manifest["architecture"],
         architecture_kwargs=base.manifest.get("architecture_kwargs"), temperature=temperature, ood=ood,
         training={"data": sources.description, "degradation": degradation.spec,
                   **({"mixture": degradation.mixture.to_dict()} if degradation.kind == "mixture" else {}),
-                  "randomise": stream["randomise"], "fold": stream["fold"],
+                  "randomise": stream["randomise"],
+                  **({"randomisation": randomiser.ranges.to_dict()} if randomiser is not None else {}),
+                  "fold": stream["fold"],
                   "average": {"weight": args.weight, "base": provenance(base), "fine_tune": provenance(fine_tune)},
                   "args": recorded_arguments(args), "seconds": round(time.perf_counter() - started, 1)},
         metrics={"validation_accuracy": validation["accuracy"], "temperature": temperature},

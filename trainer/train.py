@@ -35,7 +35,7 @@ from .datasets.echo import EchoedBatches
 from .degradation import Degradation, MixtureRanges
 from .json_records import read_json_object
 from .realistic.outliers import OUTLIER_LABEL, outlier_exposure_loss
-from .realistic.randomise import Randomiser
+from .realistic.randomise import RandomisationRanges, Randomiser
 from .simulation import SimulationConfig
 from .sources import batches, make_sources
 from .widen import widen_compact
@@ -55,6 +55,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
                              "(default: the built-in ranges)")
     parser.add_argument("--randomise", action="store_true",
                         help="domain randomisation: detector masks, background, Yoneda/specular, counts, small shifts")
+    parser.add_argument("--randomise-ranges", metavar="RANGES_JSON",
+                        help="JSON file of RandomisationRanges fields (probabilities and ranges, e.g. log10_counts), "
+                             "for --randomise (default: the built-in ranges)")
     parser.add_argument("--fold", action="store_true",
                         help="with --randomise: fold every pattern about qy = 0 after its degradation, as the frame path "
                              "folds detector frames before the model sees them (xicam_gisaxs_cnn.frames.fold)")
@@ -327,6 +330,17 @@ def training_degradation(spec: str, mixture_path: str | None) -> Degradation:
     return dataclasses.replace(degradation, mixture=ranges)
 
 
+def training_randomiser(randomise: bool, ranges_path: str | None) -> Randomiser | None:
+    """The domain randomisation of ``--randomise``, with the ranges of the JSON file at ``ranges_path`` if given."""
+    if not randomise:
+        if ranges_path is not None:
+            raise ValueError("--randomise-ranges sets the ranges of --randomise; give --randomise too")
+        return None
+    if ranges_path is None:
+        return Randomiser()
+    return Randomiser(RandomisationRanges.from_dict(read_json_object(ranges_path, option="--randomise-ranges")))
+
+
 def main(args) -> Path:
     """Train as ``args`` say; return the bundle directory (on rank 0)."""
     torch.manual_seed(args.seed)
@@ -336,7 +350,7 @@ def main(args) -> Path:
     if args.fold and not args.randomise:
         raise ValueError("--fold folds randomised patterns as the frame path folds detector frames; it needs --randomise "
                          "(canonical images are never folded)")
-    randomiser = Randomiser() if args.randomise else None
+    randomiser = training_randomiser(args.randomise, args.randomise_ranges)
     config = simulation_config(args.sim_config, simulating_on=device if args.workers == 0 else torch.device("cpu"),
                                batch_size=args.batch_size)
     sources = make_sources(
@@ -413,7 +427,9 @@ def main(args) -> Path:
         temperature=temperature, ood=ood,
         training={"data": sources.description, "degradation": degradation.spec,
                   **({"mixture": degradation.mixture.to_dict()} if degradation.kind == "mixture" else {}),
-                  "randomise": args.randomise, "fold": args.fold, "echoes": args.echo, "amp": amp,
+                  "randomise": args.randomise,
+                  **({"randomisation": randomiser.ranges.to_dict()} if randomiser is not None else {}),
+                  "fold": args.fold, "echoes": args.echo, "amp": amp,
                   **({"outlier_exposure": {"fraction": args.outliers, "weight": args.outlier_weight}} if args.outliers else {}),
                   "args": recorded_arguments(args), "log": log,
                   "world_size": world_size, "epochs_trained": epochs, "seconds": round(time.perf_counter() - started, 1), "init": initial},

@@ -36,6 +36,7 @@ from xicam_gisaxs_cnn.frames.scale import quantise_scale
 from xicam_gisaxs_cnn.physics import HC_KEV_NM, silicon_refractive_index
 
 from ..datasets.batch import Batch
+from ..json_records import record_from_dict, record_to_dict
 from ..simulation import SimulationConfig, sample_parameters, simulate_angles
 from ..simulation.fresnel import reflection_coefficient
 from ..simulation.geometry import exit_angles_from_q
@@ -207,6 +208,15 @@ class RandomisationRanges:
                     raise ValueError(f"{field.name} must be in [0, 1], got {value}")
             elif not value[0] <= value[1]:
                 raise ValueError(f"{field.name} must be (low, high) with low <= high, got {value}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RandomisationRanges":
+        """Ranges from a JSON object; missing keys take the defaults, unknown keys raise ValueError."""
+        return record_from_dict(cls, values, what="randomisation")
+
+    def to_dict(self) -> dict:
+        """JSON-ready ranges, as recorded in a bundle's manifest."""
+        return record_to_dict(self)
 
 
 @dataclasses.dataclass(frozen=True)
