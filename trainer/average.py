@@ -7,10 +7,11 @@ A fine-tune on one degradation (say ``rescale:25``) gains there and loses elsewh
     gisaxs-cnn average --model default --with ded25 --weight 0.3 --name default-averaged
 
 The average is calibrated (temperature, OOD score) on the base model's own training stream,
-read from its manifest: the same data, degradation, randomisation (with its ranges) and seed, so the validation
-batches are those the base was calibrated on. What is fitted to particular weights and made by
-another command (int8 calibration, a frame-fitted OOD threshold, the ensemble temperature) is
-not carried over: run ``gisaxs-cnn calibrate-int8`` / ``fit-ood-threshold`` on the new bundle.
+read from its manifest: the same data, degradation, randomisation (with its ranges) and seed,
+so the validation batches are those the base was calibrated on. What is fitted to particular
+weights and made by another command (int8 calibration, a frame-fitted OOD threshold, the
+ensemble temperature) is not carried over: run ``gisaxs-cnn calibrate-int8`` /
+``fit-ood-threshold`` on the new bundle.
 """
 from __future__ import annotations
 
