@@ -30,7 +30,7 @@ from .degradation import Degradation, MixtureRanges
 from .evaluation.report import training_simulation_config
 from .realistic.randomise import RandomisationRanges, Randomiser
 from .sources import make_sources
-from .train import bundle_directory, fit_calibration, recorded_arguments
+from .train import bundle_directory, bundle_provenance, fit_calibration, recorded_arguments, stream_record
 
 #: The base model's recorded training arguments that define the stream the average is calibrated on.
 STREAM_ARGUMENTS: tuple[str, ...] = ("data", "batch_size", "batches_per_epoch", "validation_batches", "seed")
@@ -93,11 +93,6 @@ def training_stream(bundle: Bundle) -> tuple[dict, Degradation, Randomiser | Non
     return stream, degradation, randomiser
 
 
-def provenance(bundle: Bundle) -> dict:
-    """Name, sha256 and training record of a bundle, as a manifest's ``training.init`` holds them."""
-    return {"name": bundle.manifest["name"], "sha256": bundle.sha256, "training": bundle.manifest.get("training")}
-
-
 def main(args) -> Path:
     """Average, calibrate and write the bundle as ``args`` say; return its directory."""
     started = time.perf_counter()
@@ -126,12 +121,9 @@ def main(args) -> Path:
     return save_bundle(
         model, output, name=args.name or output.name, architecture=base.manifest["architecture"],
         architecture_kwargs=base.manifest.get("architecture_kwargs"), temperature=temperature, ood=ood,
-        training={"data": sources.description, "degradation": degradation.spec,
-                  **({"mixture": degradation.mixture.to_dict()} if degradation.kind == "mixture" else {}),
-                  "randomise": stream["randomise"],
-                  **({"randomisation": randomiser.ranges.to_dict()} if randomiser is not None else {}),
-                  "fold": stream["fold"],
-                  "average": {"weight": args.weight, "base": provenance(base), "fine_tune": provenance(fine_tune)},
+        training={**stream_record(sources, degradation, randomiser, fold=stream["fold"]),
+                  "average": {"weight": args.weight, "base": bundle_provenance(base),
+                              "fine_tune": bundle_provenance(fine_tune)},
                   "args": recorded_arguments(args), "seconds": round(time.perf_counter() - started, 1)},
         metrics={"validation_accuracy": validation["accuracy"], "temperature": temperature},
         test_time_smear_px=base.manifest.get("test_time_smear_px", NO_SMEAR_PX),

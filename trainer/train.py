@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from xicam_gisaxs_cnn.frames.fold import fold_qy
 from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, load_bundle, resolve_bundle, save_bundle, user_model_dir
-from xicam_gisaxs_cnn.models.bundle import MaxSoftmaxOod, NearestNeighbourOod
+from xicam_gisaxs_cnn.models.bundle import Bundle, MaxSoftmaxOod, NearestNeighbourOod
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
 from .calibration import fit_max_softmax_ood, fit_nearest_neighbour_ood, fit_temperature
@@ -269,7 +269,22 @@ def initial_model(args) -> tuple[torch.nn.Module, dict, dict | None]:
     if args.widen is not None:
         model = widen_compact(model, args.widen, generator=torch.Generator().manual_seed(args.seed))
         kwargs["width"] = args.widen
-    return model.train(), kwargs, {"name": manifest["name"], "sha256": manifest["sha256"], "training": manifest.get("training")}
+    return model.train(), kwargs, bundle_provenance(bundle)
+
+
+def bundle_provenance(bundle: Bundle) -> dict:
+    """Name, sha256 and training record of a bundle a model was made from (``training.init``, ``training.average``)."""
+    manifest = bundle.manifest
+    return {"name": manifest["name"], "sha256": manifest["sha256"], "training": manifest.get("training")}
+
+
+def stream_record(sources, degradation: Degradation, randomiser: Randomiser | None, *, fold: bool) -> dict:
+    """What a manifest's ``training`` records of the stream a model was trained (or calibrated) on."""
+    return {"data": sources.description, "degradation": degradation.spec,
+            **({"mixture": degradation.mixture.to_dict()} if degradation.kind == "mixture" else {}),
+            "randomise": randomiser is not None,
+            **({"randomisation": randomiser.ranges.to_dict()} if randomiser is not None else {}),
+            "fold": fold}
 
 
 def epochs_within_budget(planned: int, done: int, seconds: float, budget_s: float) -> int:
@@ -425,11 +440,7 @@ def main(args) -> Path:
     save_bundle(
         model.cpu(), output, name=args.name or output.name, architecture=args.arch, architecture_kwargs=architecture_kwargs,
         temperature=temperature, ood=ood,
-        training={"data": sources.description, "degradation": degradation.spec,
-                  **({"mixture": degradation.mixture.to_dict()} if degradation.kind == "mixture" else {}),
-                  "randomise": args.randomise,
-                  **({"randomisation": randomiser.ranges.to_dict()} if randomiser is not None else {}),
-                  "fold": args.fold, "echoes": args.echo, "amp": amp,
+        training={**stream_record(sources, degradation, randomiser, fold=args.fold), "echoes": args.echo, "amp": amp,
                   **({"outlier_exposure": {"fraction": args.outliers, "weight": args.outlier_weight}} if args.outliers else {}),
                   "args": recorded_arguments(args), "log": log,
                   "world_size": world_size, "epochs_trained": epochs, "seconds": round(time.perf_counter() - started, 1), "init": initial},
