@@ -9,4 +9,6 @@
   realistic frames, by lattice constant, masked fraction, counts and incidence.
 - :mod:`.counts`: accuracy on the randomised training distribution by total counts,
   each pattern at its true scale: the model's own limit, apart from the photons'.
+- :mod:`.ideal_observer`: the Bayes-optimal observer told every draw of a frame but its
+  class, an upper bound for any classifier on the realistic frames (the photons' limit).
 """

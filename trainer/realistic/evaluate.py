@@ -265,13 +265,13 @@ def summarise(records: list[dict]) -> dict:
     np.add.at(counted, (predicted[answered], truth[answered]), 1)
     metrics.update({
         "errors": int(np.sum(~answered)),
-        "accuracy_vs_lattice_nm": _table(correct, distances, None),
-        "accuracy_vs_masked_fraction": _table(correct, masked, MASKED_BINS),
-        "accuracy_vs_total_counts": _table(correct, counts, COUNT_BINS),
-        "accuracy_vs_incidence_deg": _table(correct, incidence, INCIDENCE_BINS_DEG),
-        "accuracy_vs_lateral_cells": _table(correct, lateral, LATERAL_CELL_BINS),
-        "accuracy_vs_vertical_cells": _table(correct, vertical, VERTICAL_CELL_BINS),
-        "accuracy_vs_probability": _table(correct, probability, PROBABILITY_BINS, mean_centres=True),
+        "accuracy_vs_lattice_nm": accuracy_table(correct, distances, None),
+        "accuracy_vs_masked_fraction": accuracy_table(correct, masked, MASKED_BINS),
+        "accuracy_vs_total_counts": accuracy_table(correct, counts, COUNT_BINS),
+        "accuracy_vs_incidence_deg": accuracy_table(correct, incidence, INCIDENCE_BINS_DEG),
+        "accuracy_vs_lateral_cells": accuracy_table(correct, lateral, LATERAL_CELL_BINS),
+        "accuracy_vs_vertical_cells": accuracy_table(correct, vertical, VERTICAL_CELL_BINS),
+        "accuracy_vs_probability": accuracy_table(correct, probability, PROBABILITY_BINS, mean_centres=True),
         "confusion_matrix": matrix.round(4).tolist(),
         "confusion_counts": counted.tolist(),
         "refused_per_class": {name: int(np.sum(~answered & (truth == i))) for i, name in enumerate(CLASS_NAMES)},
@@ -493,7 +493,7 @@ def _score(record: dict) -> float:
     return float("inf") if record["error"] else float(record["ood_score"])
 
 
-def _table(correct: np.ndarray, values: np.ndarray, edges: tuple[float, ...] | None, *, mean_centres: bool = False) -> dict:
+def accuracy_table(correct: np.ndarray, values: np.ndarray, edges: tuple[float, ...] | None, *, mean_centres: bool = False) -> dict:
     """Accuracy (%) per distinct value (``edges`` None) or per bin ``[edges[i], edges[i+1])``; empty bins left out.
 
     A bin's ``centre`` is its geometric centre, or with ``mean_centres`` the mean of its values."""

@@ -318,6 +318,25 @@ def render_frame(
         The beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px, as a user would
         give it to ``gisaxs-cnn classify --beam-stop-px``; None without a beam stop.
     """
+    intensity, beam_stop = expected_intensity(film, layout=layout, geometry=geometry, instrument=instrument)
+    counts = count_photons(intensity, layout=layout, total_counts=instrument.total_counts,
+                           bad_pixel_fraction=instrument.bad_pixel_fraction, rng=rng)
+    return counts, beam_stop
+
+
+def expected_intensity(
+    film: np.ndarray,
+    *,
+    layout: DetectorLayout,
+    geometry: DetectorGeometry,
+    instrument: Instrument,
+) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+    """Expected intensity (rows, columns) of a frame before counting: the film and the beamline's signals.
+
+    The film is scaled to mean 1 above the horizon; the sum is in those units. Returns it
+    and the beam-stop rectangle ``(x_min, x_max, y_min, y_max)``, px (None without one).
+    Nothing here is random: :func:`count_photons` draws the counts.
+    """
     film = np.asarray(film, dtype=np.float64)
     if film.shape != layout.shape:
         raise ValueError(f"film must have the detector's shape {layout.shape}, got {film.shape}")
@@ -355,14 +374,30 @@ def render_frame(
     if beam_stop is not None:
         x_min, x_max, y_min, y_max = beam_stop
         intensity[y_min:y_max + 1, x_min:x_max + 1] *= instrument.beam_stop_transmission
+    return intensity, beam_stop
+
+
+def count_photons(
+    intensity: np.ndarray,
+    *,
+    layout: DetectorLayout,
+    total_counts: float,
+    bad_pixel_fraction: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Draw ``total_counts`` expected photons (Poisson) over the live pixels of ``intensity`` (rows, columns).
+
+    Returns int32 counts, -1 in the layout's module gaps and -2 on pixels drawn bad
+    (each with probability ``bad_pixel_fraction``).
+    """
     gaps = layout.gap_mask()
-    bad = rng.random(layout.shape) < instrument.bad_pixel_fraction
+    bad = rng.random(layout.shape) < bad_pixel_fraction
     live = ~gaps & ~bad
-    rate = intensity * (instrument.total_counts / intensity[live].sum())
+    rate = intensity * (total_counts / intensity[live].sum())
     counts = rng.poisson(rate).astype(np.int32)
     counts[bad] = BAD_PIXEL_VALUE
     counts[gaps] = GAP_VALUE
-    return counts, beam_stop
+    return counts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -406,6 +441,44 @@ class RealisticFrame:
             x_min, x_max, y_min, y_max = self.beam_stop_px
             live[y_min:y_max + 1, x_min:x_max + 1] = False
         return float(live.mean())
+
+
+@dataclasses.dataclass(frozen=True)
+class FilmDraw:
+    """The random draws of a superlattice film that do not depend on its class.
+
+    :func:`sample_parameters` consumes its generator alike for every class, so one draw
+    gives each class's film under the same conditions (grain size, disorder, orientation
+    as a fraction of the class's symmetry wedge): what :mod:`.ideal_observer` compares.
+
+    Attributes
+    ----------
+    fixed : dict of str to float
+        Simulator parameters fixed by the frame: nearest-neighbour distance (nm), the
+        resolution (nm^-1, 0.6-1.2 pixels at the geometry), and for a disordered film a
+        Debye-Waller fraction of 0.5.
+    generator_seed : int
+        Seed of the simulator's generator for the remaining parameters.
+    """
+
+    fixed: dict[str, float]
+    generator_seed: int
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator, *, geometry: DetectorGeometry, nn_distance_nm: float,
+               disordered: bool = False, overrides: dict[str, float] | None = None) -> "FilmDraw":
+        """Draw the conditions of a film of ``nn_distance_nm`` (nm) at ``geometry``; ``overrides`` fix more parameters."""
+        fixed = {"nn_distance_nm": float(nn_distance_nm),
+                 "resolution_sigma_nm": pixel_resolution_nm(geometry) * rng.uniform(0.6, 1.2)}
+        if disordered:
+            fixed["debye_waller_fraction"] = 0.5
+        fixed.update(overrides or {})
+        return cls(fixed, int(rng.integers(2**62)))
+
+    def parameters(self, label: int, config: SimulationConfig) -> dict[str, torch.Tensor]:
+        """The simulator's parameters of this film as class ``label`` (one pattern)."""
+        generator = torch.Generator().manual_seed(self.generator_seed)
+        return sample_parameters(torch.tensor([label]), config, generator, overrides=self.fixed)
 
 
 FILM_KINDS: tuple[str, ...] = (*CLASS_NAMES, "monolayer", "disordered", "empty")
@@ -461,20 +534,20 @@ def realistic_frame(
         film = monolayer_film(rng, layout=layout, geometry=geometry, nn_distance_nm=nn_distance_nm)
     else:
         config = config or SimulationConfig()
-        fixed = {"nn_distance_nm": float(nn_distance_nm),
-                 "resolution_sigma_nm": pixel_resolution_nm(geometry) * rng.uniform(0.6, 1.2)}
-        if kind == "disordered":
-            fixed["debye_waller_fraction"] = 0.5
-        fixed.update(overrides or {})
-        label = class_index("FCC111" if kind == "disordered" else kind)
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        params = sample_parameters(torch.tensor([label]), config, generator, overrides=fixed)
+        draw = FilmDraw.sample(rng, geometry=geometry, nn_distance_nm=nn_distance_nm,
+                               disordered=kind == "disordered", overrides=overrides)
+        params = draw.parameters(class_index("FCC111" if kind == "disordered" else kind), config)
         film = superlattice_film(params, layout=layout, geometry=geometry, config=config)
-        film_parameters = {name: float(value) for name, value in params.items()
-                           if value.numel() == 1 and name not in ("energy_kev", "alpha_i_deg")}  # those are the geometry's
+        film_parameters = film_record(params)
     counts, beam_stop = render_frame(film, layout=layout, geometry=geometry, instrument=instrument, rng=rng)
     return RealisticFrame(counts, geometry, beam_stop, kind, float(nn_distance_nm) if kind != "empty" else float("nan"),
                           instrument, film_parameters)
+
+
+def film_record(params: dict[str, torch.Tensor]) -> dict[str, float]:
+    """A frame's record of its film: the simulator's scalar parameters but the energy and incidence angle (the geometry's)."""
+    return {name: float(value) for name, value in params.items()
+            if value.numel() == 1 and name not in ("energy_kev", "alpha_i_deg")}
 
 
 def write_realistic_frame(path: str | os.PathLike, frame: RealisticFrame) -> Path:

@@ -12,6 +12,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "fit-ood-threshold",
     "calibrate-int8",
     "average",
+    "ideal-observer",
     "simulate",
     "classify",
     "live",

@@ -1,0 +1,114 @@
+"""The ideal observer: the same frames as the evaluation, the Poisson likelihood, the photon limit, the CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from xicam_gisaxs_cnn.classes import CLASS_NAMES
+from xicam_gisaxs_cnn.cli import main
+from xicam_gisaxs_cnn.models import load_model
+from xicam_gisaxs_cnn_trainer.realistic.evaluate import realistic_evaluation
+from xicam_gisaxs_cnn_trainer.realistic.frames import SMALL_DETECTOR, realistic_frame
+from xicam_gisaxs_cnn_trainer.realistic.ideal_observer import (
+    class_intensities, ideal_label, ideal_observer_evaluation, log_likelihoods, paired_table,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("kind, nn_distance_nm, seed", [("FCC111", 10.0, 5), ("HCP0001", 150.0, 7), ("SC110", 50.0, 11)])
+def test_the_observer_sees_the_very_frame_the_evaluation_draws(kind, nn_distance_nm, seed):
+    frame = realistic_frame(kind, nn_distance_nm=nn_distance_nm, seed=seed, layout=SMALL_DETECTOR)
+    made = class_intensities(kind, nn_distance_nm=nn_distance_nm, seed=seed, layout=SMALL_DETECTOR)
+    assert np.array_equal(made.frame.counts, frame.counts)
+    assert made.frame.beam_stop_px == frame.beam_stop_px
+    assert made.frame.film_parameters == frame.film_parameters
+    assert made.frame.geometry == frame.geometry and made.frame.instrument == frame.instrument
+    assert made.intensities.shape == (len(CLASS_NAMES), *SMALL_DETECTOR.shape)
+    # the classes differ in the film only: the beamline's signals (direct beam, specular spot) are common
+    others = np.delete(np.arange(len(CLASS_NAMES)), CLASS_NAMES.index(kind))
+    assert all(not np.allclose(made.intensities[i], made.intensities[CLASS_NAMES.index(kind)]) for i in others)
+
+
+def test_log_likelihoods_are_the_multinomial_over_live_pixels():
+    counts = np.array([[3, 0, -1], [5, 2, -2]])
+    intensities = np.array([[[1.0, 2.0, 9.0], [4.0, 1.0, 9.0]], [[2.0, 2.0, 1e-9], [1.0, 3.0, 5.0]]])
+    live = counts >= 0
+    expected = [scipy.stats.multinomial.logpmf(counts[live], counts[live].sum(), lam[live] / lam[live].sum())
+                for lam in intensities]
+    got = log_likelihoods(counts, intensities)
+    # equal up to the multinomial coefficient, common to both classes
+    assert got - got[0] == pytest.approx(np.array(expected) - expected[0], rel=1e-12)
+    assert ideal_label(counts, intensities) == int(np.argmax(expected))
+
+
+def test_log_likelihoods_refuse_mismatched_or_impossible_intensities():
+    counts = np.array([[1, 0], [0, 2]])
+    with pytest.raises(ValueError, match=r"intensities must be \(classes, 2, 2\)"):
+        log_likelihoods(counts, np.ones((7, 3, 2)))
+    with pytest.raises(ValueError, match="> 0 where photons were counted"):
+        log_likelihoods(counts, np.array([[[1.0, 1.0], [1.0, 0.0]]]))
+    with pytest.raises(ValueError, match="superlattice class"):
+        class_intensities("monolayer", nn_distance_nm=20.0, seed=1, layout=SMALL_DETECTOR)
+
+
+def test_the_observer_is_right_with_many_photons_and_near_chance_with_almost_none():
+    ideal = ideal_observer_evaluation(per_class=1, seed=700, layout=SMALL_DETECTOR, lattice_constants_nm=(20.0,),
+                                      totals=(1.0, 1e6), draws=4)
+    assert len(ideal["frames"]) == 7
+    assert ideal["accuracy_at_totals"]["1e+06"] == 100.0
+    # one photon: better than a guess (1 in 7) only as far as where it lands tells the class
+    assert 10.0 < ideal["accuracy_at_totals"]["1"] < 60.0
+    assert ideal["accuracy_vs_lattice_nm"]["20"]["frames"] == 7
+    with pytest.raises(ValueError, match="per_class and draws must be >= 1"):
+        ideal_observer_evaluation(per_class=1, seed=700, layout=SMALL_DETECTOR, draws=0)
+
+
+def test_cli_sets_the_observer_beside_a_report_frame_for_frame(tmp_path, capsys, untrained_bundle):
+    classifier = load_model(str(untrained_bundle))
+    realistic = realistic_evaluation(classifier, tmp_path / "report", per_class=1, ood_per_kind=0, seed=900,
+                                     layout=SMALL_DETECTOR)
+    report = tmp_path / "report" / "metrics.json"
+    report.write_text(json.dumps({"realistic": realistic}, default=str))
+    out = tmp_path / "ideal"
+    assert main(["ideal-observer", "--per-class", "1", "--seed", "900", "--detector", "small", "--draws", "1",
+                 "--compare", str(report), "--output", str(out)]) == 0
+    written = json.loads((out / "ideal_observer.json").read_text())
+    assert [r["total_counts"] for r in written["frames"]] == [r["total_counts"] for r in realistic["frames"]]
+    row = written["paired"]["table"]["every frame"]
+    assert row["frames"] == 35 and row["model"] == pytest.approx(realistic["accuracy"])
+    assert row["ideal_observer"] == pytest.approx(written["accuracy"]) and written["accuracy"] > 90.0
+    assert "| every frame | 35 |" in (out / "ideal_observer.md").read_text()
+    assert (out / "ideal_observer_vs_total_counts.png").stat().st_size > 10_000
+    assert "ideal observer:" in capsys.readouterr().out
+
+
+def test_cli_refuses_a_report_of_other_frames(tmp_path, capsys, untrained_bundle):
+    classifier = load_model(str(untrained_bundle))
+    realistic = realistic_evaluation(classifier, tmp_path, per_class=1, ood_per_kind=0, seed=901, layout=SMALL_DETECTOR,
+                                     lattice_constants_nm=(20.0,))
+    report = tmp_path / "metrics.json"
+    report.write_text(json.dumps({"realistic": realistic}, default=str))
+    out = tmp_path / "ideal"
+    assert main(["ideal-observer", "--seed", "902", "--per-class", "1", "--detector", "small", "--compare", str(report),
+                 "--output", str(out)]) == 2
+    assert "give the same --seed, --per-class and --detector" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="not of the ideal observer's frames"):
+        paired_table({"frames": [{"kind": "SC100", "nn_distance_nm": 20.0, "total_counts": 5.0, "label": "SC100"}]},
+                     realistic["frames"])
+    assert main(["ideal-observer", "--per-class", "0", "--output", str(out)]) == 2
+    assert "per_class and draws must be >= 1" in capsys.readouterr().err and not out.exists()
+    (tmp_path / "clean.json").write_text(json.dumps({"robust_model_test": {}}))
+    assert main(["ideal-observer", "--compare", str(tmp_path / "clean.json"), "--output", str(out)]) == 2
+    assert "holds no realistic frames" in capsys.readouterr().err

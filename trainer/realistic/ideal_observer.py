@@ -1,0 +1,271 @@
+"""The ideal observer: how well any classifier could label the realistic frames.
+
+For a superlattice frame of :func:`.frames.realistic_frame`, every random draw but the
+class is kept (geometry, instrument, grain size, disorder and orientation: the
+:class:`.frames.FilmDraw`) and the frame's expected intensity is computed for each of
+the seven classes. Given the class, the photons are Poisson over the live pixels with
+a fixed expected total, so their likelihood is multinomial, and
+
+    argmax_c  sum_i n_i log(lambda_ci / sum_j lambda_cj)        (i, j: live pixels)
+
+is the Bayes-optimal decision of an observer that knows all those draws (the classes
+equally likely and drawn independently of them). Knowing more can only help, so its
+accuracy bounds from above what any classifier reading the frame alone can reach on
+the same frames, a CNN among them. Where it falls short of a goal, the photons, not
+the model, forbid the goal.
+
+:func:`ideal_observer_evaluation` draws the frames of
+:func:`.evaluate.realistic_evaluation` (same seeds, same order: frame ``i`` from
+``seed + i``) and labels each at its own counts, then counts each again at the totals
+of :data:`SWEPT_TOTALS`. :func:`paired_table` sets a model's records beside it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES, class_index  # noqa: E402
+
+from ..evaluation.metrics import percent  # noqa: E402
+from ..simulation import SimulationConfig  # noqa: E402
+from .evaluate import (  # noqa: E402
+    COUNT_BINS, LATERAL_CELL_BINS, LATTICE_CONSTANTS_NM, accuracy_table, superlattice_jobs,
+)
+from .frames import (  # noqa: E402
+    PILATUS_1M, DetectorLayout, FilmDraw, RealisticFrame, count_photons, expected_intensity, film_record,
+    sample_geometry, sample_instrument, superlattice_film,
+)
+
+SWEPT_TOTALS: tuple[float, ...] = tuple(10.0 ** (exponent / 2) for exponent in range(4, 15))
+"""Expected photons per frame at which every frame is counted again: 1e2 to 1e7 in half decades."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassIntensities:
+    """A realistic superlattice frame and its expected intensity had its film been of each class.
+
+    Attributes
+    ----------
+    frame : RealisticFrame
+        The frame, identical to :func:`.frames.realistic_frame` with the same arguments.
+    intensities : numpy.ndarray
+        (classes, rows, columns): expected intensity of the frame for each class of
+        :data:`~xicam_gisaxs_cnn.classes.CLASS_NAMES`, film mean 1 above the horizon.
+    """
+
+    frame: RealisticFrame
+    intensities: np.ndarray
+
+
+def class_intensities(kind: str, *, nn_distance_nm: float, seed: int, layout: DetectorLayout = PILATUS_1M,
+                      config: SimulationConfig | None = None) -> ClassIntensities:
+    """The frame ``realistic_frame(kind, nn_distance_nm=..., seed=..., layout=...)`` and its seven class intensities.
+
+    The random draws follow :func:`.frames.realistic_frame` one by one (a test holds them
+    equal); ``kind`` must be a superlattice class.
+    """
+    if kind not in CLASS_NAMES:
+        raise ValueError(f"kind must be a superlattice class {CLASS_NAMES}, got {kind!r}")
+    rng = np.random.default_rng(seed)
+    geometry = sample_geometry(rng, layout=layout, nn_distance_nm=nn_distance_nm)
+    instrument = sample_instrument(rng)
+    config = config or SimulationConfig()
+    draw = FilmDraw.sample(rng, geometry=geometry, nn_distance_nm=nn_distance_nm)
+    intensities, beam_stop = [], None
+    for label in range(NUM_CLASSES):
+        params = draw.parameters(label, config)
+        film = superlattice_film(params, layout=layout, geometry=geometry, config=config)
+        intensity, beam_stop = expected_intensity(film, layout=layout, geometry=geometry, instrument=instrument)
+        intensities.append(intensity)
+        if label == class_index(kind):
+            record = film_record(params)
+    counts = count_photons(intensities[class_index(kind)], layout=layout, total_counts=instrument.total_counts,
+                           bad_pixel_fraction=instrument.bad_pixel_fraction, rng=rng)
+    frame = RealisticFrame(counts, geometry, beam_stop, kind, float(nn_distance_nm), instrument, record)
+    return ClassIntensities(frame, np.stack(intensities))
+
+
+def log_likelihoods(counts: np.ndarray, intensities: np.ndarray) -> np.ndarray:
+    """Multinomial log-likelihood (up to a common constant) of ``counts`` under each class's intensity.
+
+    ``counts`` (rows, columns) as the detector writes them: pixels < 0 (gaps, bad pixels)
+    are not live and left out. ``intensities`` (classes, rows, columns), > 0 on live pixels.
+    """
+    counts = np.asarray(counts)
+    if intensities.ndim != 3 or intensities.shape[1:] != counts.shape:
+        raise ValueError(f"intensities must be (classes, {counts.shape[0]}, {counts.shape[1]}), got {intensities.shape}")
+    live = counts >= 0
+    hit = counts > 0
+    photons = counts[hit].astype(np.float64)
+    live_sums = intensities[:, live].sum(axis=1)
+    if np.any(intensities[:, hit] <= 0) or np.any(live_sums <= 0):
+        raise ValueError("every class's intensity must be > 0 where photons were counted")
+    return np.log(intensities[:, hit]) @ photons - photons.sum() * np.log(live_sums)
+
+
+def ideal_label(counts: np.ndarray, intensities: np.ndarray) -> int:
+    """Class index of the ideal observer's decision: the largest :func:`log_likelihoods`."""
+    return int(np.argmax(log_likelihoods(counts, intensities)))
+
+
+def ideal_observer_evaluation(
+    *,
+    per_class: int,
+    seed: int,
+    layout: DetectorLayout = PILATUS_1M,
+    lattice_constants_nm: tuple[float, ...] = LATTICE_CONSTANTS_NM,
+    totals: tuple[float, ...] = SWEPT_TOTALS,
+    draws: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """The ideal observer on the superlattice frames of ``realistic_evaluation(per_class=..., seed=...)``.
+
+    Parameters
+    ----------
+    per_class : int
+        Frames of every class at every lattice constant (keyword-only, as all).
+    seed : int
+        Frame ``i`` uses seed ``seed + i``, as in :func:`.evaluate.realistic_evaluation`.
+    layout : DetectorLayout
+        Detector.
+    lattice_constants_nm : tuple of float
+        Nearest-neighbour distances, nm.
+    totals : tuple of float
+        Expected photons per frame at which every frame is counted again.
+    draws : int
+        Photon draws per frame at each of ``totals``.
+    progress : callable, optional
+        Called with a line after each frame.
+
+    Returns
+    -------
+    dict
+        ``frames`` (one record each: kind, lattice constant, grain width and height,
+        ``total_counts`` (its positive pixels' sum, as the evaluation records it), the
+        observer's ``label``, ``right_at_totals``: right draws at each total),
+        ``accuracy`` (%), ``recall`` and ``recall_vs_lattice_nm`` (fractions),
+        ``accuracy_vs_total_counts``, ``accuracy_vs_lattice_nm``, ``accuracy_vs_lateral_cells``
+        (as the evaluation's tables), ``accuracy_at_totals`` (total -> %) and
+        ``hcp_recall_at_totals``, and the arguments.
+    """
+    if per_class < 1 or draws < 1 or not totals or min(totals) <= 0:
+        raise ValueError(f"per_class and draws must be >= 1 and totals > 0, got {per_class}, {draws}, {totals}")
+    records = []
+    for index, (kind, d) in enumerate(superlattice_jobs(lattice_constants_nm, per_class)):
+        made = class_intensities(kind, nn_distance_nm=d, seed=seed + index, layout=layout)
+        frame, truth = made.frame, class_index(kind)
+        rng = np.random.default_rng([seed, index])
+        right = [sum(ideal_label(count_photons(made.intensities[truth], layout=layout, total_counts=total,
+                                               bad_pixel_fraction=frame.instrument.bad_pixel_fraction, rng=rng),
+                                 made.intensities) == truth for _ in range(draws)) for total in totals]
+        records.append({
+            "kind": kind, "nn_distance_nm": d,
+            "repetitions_lateral": frame.film_parameters["repetitions_lateral"],
+            "repetitions_vertical": frame.film_parameters["repetitions_vertical"],
+            "total_counts": float(frame.counts[frame.counts > 0].sum()),
+            "label": CLASS_NAMES[ideal_label(frame.counts, made.intensities)],
+            "right_at_totals": [int(r) for r in right],
+        })
+        if progress:
+            progress(f"{index + 1}: {kind} {d:g} nm, {records[-1]['total_counts']:.0f} photons -> {records[-1]['label']}")
+    metrics = summarise_ideal(records, totals=totals, draws=draws)
+    metrics.update(detector=layout.name, per_class=per_class, seed=seed, draws=draws, totals=list(totals))
+    return metrics
+
+
+def summarise_ideal(records: list[dict], *, totals: tuple[float, ...], draws: int) -> dict:
+    """Accuracy tables of ideal-observer records (see :func:`ideal_observer_evaluation`)."""
+    truth = np.array([class_index(r["kind"]) for r in records])
+    correct = np.array([r["kind"] == r["label"] for r in records])
+    distances = np.array([r["nn_distance_nm"] for r in records])
+    right = np.array([r["right_at_totals"] for r in records])  # (frames, totals)
+    hcp = truth == class_index("HCP0001")
+    return {
+        "frames": records,
+        "accuracy": percent(np.mean(correct)),
+        "recall": {name: float(np.mean(correct[truth == i])) for i, name in enumerate(CLASS_NAMES) if np.any(truth == i)},
+        "recall_vs_lattice_nm": {f"{d:g}": {name: float(np.mean(correct[(distances == d) & (truth == i)]))
+                                            for i, name in enumerate(CLASS_NAMES) if np.any((distances == d) & (truth == i))}
+                                 for d in np.unique(distances)},
+        "accuracy_vs_total_counts": accuracy_table(correct, np.array([r["total_counts"] for r in records]), COUNT_BINS),
+        "accuracy_vs_lattice_nm": accuracy_table(correct, distances, None),
+        "accuracy_vs_lateral_cells": accuracy_table(
+            correct, np.array([r["repetitions_lateral"] for r in records], dtype=float), LATERAL_CELL_BINS),
+        "accuracy_at_totals": {f"{total:.3g}": percent(right[:, i].sum() / (draws * len(records)))
+                               for i, total in enumerate(totals)},
+        "hcp_recall_at_totals": ({f"{total:.3g}": percent(right[hcp, i].sum() / (draws * hcp.sum()))
+                                  for i, total in enumerate(totals)} if hcp.any() else {}),
+    }
+
+
+def paired_table(ideal: dict, model_records: list[dict]) -> dict:
+    """The ideal observer and a model on the same frames, per bin of total counts and overall (%).
+
+    ``model_records`` are the superlattice records of :func:`.evaluate.realistic_evaluation`
+    with the same seed, frames per class and lattice constants; they must match frame for frame
+    (kind, lattice constant and photons counted), else ValueError.
+    """
+    lattice = [r for r in model_records if r["kind"] in CLASS_NAMES]
+    ideal_records = ideal["frames"]
+    if len(lattice) != len(ideal_records) or any(
+            (a["kind"], a["nn_distance_nm"]) != (b["kind"], b["nn_distance_nm"])
+            or not math.isclose(a["total_counts"], b["total_counts"]) for a, b in zip(lattice, ideal_records)):
+        raise ValueError("the model's records are not of the ideal observer's frames (same seed, per class and lattice constants?)")
+    counts = np.array([r["total_counts"] for r in lattice])
+    model = np.array([r["label"] == r["kind"] for r in lattice])
+    best = np.array([r["label"] == r["kind"] for r in ideal_records])
+    rows = {"every frame": (model, best)}
+    for low, high in zip(COUNT_BINS[:-1], COUNT_BINS[1:]):
+        chosen = (counts >= low) & (counts < high)
+        if chosen.any():
+            rows[f"{low:g}-{high:g}"] = (model[chosen], best[chosen])
+    return {name: {"frames": int(m.size), "model": percent(np.mean(m)), "ideal_observer": percent(np.mean(b)),
+                   "ideal_right_model_wrong": int(np.sum(b & ~m)), "model_right_ideal_wrong": int(np.sum(m & ~b))}
+            for name, (m, b) in rows.items()}
+
+
+def markdown_ideal(ideal: dict, paired: dict | None = None, *, model_name: str = "model") -> str:
+    """The ideal observer's tables as markdown: beside the model (``paired``), and against total counts."""
+    lines = [f"Ideal observer on {len(ideal['frames'])} realistic superlattice frames ({ideal['detector']}, "
+             f"{ideal['per_class']} per class and lattice constant, seed {ideal['seed']}): "
+             f"**{ideal['accuracy']:.1f} %** right, HCP0001 recall {100 * ideal['recall']['HCP0001']:.1f} %.", ""]
+    if paired:
+        lines += [f"| total counts | frames | `{model_name}` (%) | ideal observer (%) | ideal right, model wrong | model right, ideal wrong |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {name} | {row['frames']} | {row['model']:.1f} | {row['ideal_observer']:.1f} | "
+                  f"{row['ideal_right_model_wrong']} | {row['model_right_ideal_wrong']} |" for name, row in paired.items()]
+        lines.append("")
+    lines += [f"Every frame counted again {ideal['draws']} times at each total:", "",
+              "| expected photons per frame | accuracy (%) | HCP0001 recall (%) |", "|---|---|---|"]
+    lines += [f"| {total} | {accuracy:.1f} | {ideal['hcp_recall_at_totals'].get(total, float('nan')):.1f} |"
+              for total, accuracy in ideal["accuracy_at_totals"].items()]
+    lines += ["", "| lattice constant (nm) | accuracy (%) | HCP0001 recall (%) |", "|---|---|---|"]
+    lines += [f"| {d} | {ideal['accuracy_vs_lattice_nm'][d]['accuracy']:.1f} | "
+              f"{100 * recall.get('HCP0001', float('nan')):.1f} |" for d, recall in ideal["recall_vs_lattice_nm"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot_ideal(ideal: dict, path: str | Path, *, model_counts: dict | None = None, model_name: str = "model") -> Path:
+    """Accuracy against photons per frame: the ideal observer (swept totals) and, if given, a model's count bins."""
+    figure, axes = plt.subplots(figsize=(5.5, 3.8))
+    totals = [float(t) for t in ideal["accuracy_at_totals"]]
+    axes.plot(totals, list(ideal["accuracy_at_totals"].values()), "o-", label="ideal observer")
+    if model_counts:
+        axes.plot([row["centre"] for row in model_counts.values()], [row["accuracy"] for row in model_counts.values()],
+                  "s--", label=model_name)
+    axes.axhline(95, color="grey", lw=0.8, ls=":", label="goal 95 %")
+    axes.set(xscale="log", xlabel="photons per frame", ylabel="accuracy (%)", ylim=(0, 101),
+             title="Realistic frames: the ideal observer's upper bound")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return Path(path)
