@@ -24,3 +24,12 @@ def isolated_model_dir(tmp_path, monkeypatch):
     directory = tmp_path / "user-models"
     monkeypatch.setenv("GISAXS_CNN_MODEL_DIR", str(directory))
     return directory
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (simulations of realistic frames; the suite runs on 2 cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.frames import DetectorGeometry, classify_frames, resample
@@ -27,12 +26,7 @@ def _geometry(distance_mm: float) -> DetectorGeometry:
                             beam_centre_px=(120.0, 235.0), incidence_angle_deg=0.12)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_quantised_scales_lie_on_the_ladder_within_five_percent():

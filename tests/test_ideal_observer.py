@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import scipy.stats
-import torch
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.cli import main
@@ -18,12 +17,7 @@ from xicam_gisaxs_cnn_trainer.realistic.ideal_observer import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("kind, nn_distance_nm, seed", [("FCC111", 10.0, 5), ("HCP0001", 150.0, 7), ("SC110", 50.0, 11)])

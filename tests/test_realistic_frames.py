@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.cli import main
@@ -26,12 +25,7 @@ LONG = DetectorGeometry(energy_kev=13.5, distance_mm=5000.0, pixel_size_mm=(0.17
 ALIGNED = {"in_plane_angle_deg": 0.0, "mosaic_spread_deg": 0.0, "repetitions_lateral": 40.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
