@@ -293,12 +293,12 @@ def goal_metrics(records: list[dict]) -> dict:
     truth, predicted = _outcomes(lattice)
     correct = predicted == truth
     distances = np.array([r["nn_distance_nm"] for r in lattice])
-    recall = _recall(correct, truth)
+    recall = recall_per_class(correct, truth)
     metrics = {
         "accuracy": percent(np.mean(correct)),
         "recall": recall,
         "hcp_recall": recall["HCP0001"],
-        "recall_vs_lattice_nm": {f"{d:g}": _recall(correct[distances == d], truth[distances == d])
+        "recall_vs_lattice_nm": {f"{d:g}": recall_per_class(correct[distances == d], truth[distances == d])
                                  for d in np.unique(distances)},
     }
     in_scores = np.array([_score(r) for r in lattice])
@@ -482,7 +482,7 @@ def _outcomes(lattice: list[dict]) -> tuple[np.ndarray, np.ndarray]:
             np.array([class_index(r["label"]) if r["label"] else -1 for r in lattice]))
 
 
-def _recall(correct: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+def recall_per_class(correct: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Fraction of the frames of each class labelled correctly (NaN for a class with no frame)."""
     return {name: float(np.mean(correct[truth == i])) if np.any(truth == i) else float("nan")
             for i, name in enumerate(CLASS_NAMES)}

@@ -34,10 +34,10 @@ import numpy as np  # noqa: E402
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES, class_index  # noqa: E402
 
-from ..evaluation.metrics import percent  # noqa: E402
+from ..evaluation.metrics import bin_members, percent  # noqa: E402
 from ..simulation import SimulationConfig  # noqa: E402
 from .evaluate import (  # noqa: E402
-    COUNT_BINS, LATERAL_CELL_BINS, LATTICE_CONSTANTS_NM, accuracy_table, superlattice_jobs,
+    COUNT_BINS, LATERAL_CELL_BINS, LATTICE_CONSTANTS_NM, accuracy_table, recall_per_class, superlattice_jobs,
 )
 from .frames import (  # noqa: E402
     PILATUS_1M, DetectorLayout, FilmDraw, RealisticFrame, count_photons, expected_intensity, film_record,
@@ -191,9 +191,8 @@ def summarise_ideal(records: list[dict], *, totals: tuple[float, ...], draws: in
     return {
         "frames": records,
         "accuracy": percent(np.mean(correct)),
-        "recall": {name: float(np.mean(correct[truth == i])) for i, name in enumerate(CLASS_NAMES) if np.any(truth == i)},
-        "recall_vs_lattice_nm": {f"{d:g}": {name: float(np.mean(correct[(distances == d) & (truth == i)]))
-                                            for i, name in enumerate(CLASS_NAMES) if np.any((distances == d) & (truth == i))}
+        "recall": recall_per_class(correct, truth),
+        "recall_vs_lattice_nm": {f"{d:g}": recall_per_class(correct[distances == d], truth[distances == d])
                                  for d in np.unique(distances)},
         "accuracy_vs_total_counts": accuracy_table(correct, np.array([r["total_counts"] for r in records]), COUNT_BINS),
         "accuracy_vs_lattice_nm": accuracy_table(correct, distances, None),
@@ -223,8 +222,7 @@ def paired_table(ideal: dict, model_records: list[dict]) -> dict:
     model = np.array([r["label"] == r["kind"] for r in lattice])
     best = np.array([r["label"] == r["kind"] for r in ideal_records])
     rows = {"every frame": (model, best)}
-    for low, high in zip(COUNT_BINS[:-1], COUNT_BINS[1:]):
-        chosen = (counts >= low) & (counts < high)
+    for low, high, chosen in zip(COUNT_BINS[:-1], COUNT_BINS[1:], bin_members(counts, COUNT_BINS)):
         if chosen.any():
             rows[f"{low:g}-{high:g}"] = (model[chosen], best[chosen])
     return {name: {"frames": int(m.size), "model": percent(np.mean(m)), "ideal_observer": percent(np.mean(b)),
