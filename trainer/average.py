@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from xicam_gisaxs_cnn.cli.bundle_output import add_output_arguments, output_directory
 from xicam_gisaxs_cnn.models import load_bundle, resolve_bundle, save_bundle
 from xicam_gisaxs_cnn.models.bundle import Bundle
 from xicam_gisaxs_cnn.models.test_time import NO_SMEAR_PX
@@ -30,7 +31,7 @@ from .degradation import Degradation, MixtureRanges
 from .evaluation.report import training_simulation_config
 from .realistic.randomise import RandomisationRanges, Randomiser
 from .sources import make_sources
-from .train import bundle_directory, bundle_provenance, fit_calibration, recorded_arguments, stream_record
+from .train import bundle_provenance, fit_calibration, recorded_arguments, stream_record
 
 #: The base model's recorded training arguments that define the stream the average is calibrated on.
 STREAM_ARGUMENTS: tuple[str, ...] = ("data", "batch_size", "batches_per_epoch", "validation_batches", "seed")
@@ -47,8 +48,7 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     parser.add_argument("--weight", type=float, required=True,
                         help="w in (1 - w) * base + w * fine-tune, between 0 and 1")
     parser.add_argument("--workers", type=int, default=1, help="DataLoader worker processes for the calibration stream")
-    parser.add_argument("--name", help="bundle name, written into the user model directory")
-    parser.add_argument("--output", help="bundle directory (instead of --name)")
+    add_output_arguments(parser)
     return parser
 
 
@@ -96,7 +96,7 @@ def training_stream(bundle: Bundle) -> tuple[dict, Degradation, Randomiser | Non
 def main(args) -> Path:
     """Average, calibrate and write the bundle as ``args`` say; return its directory."""
     started = time.perf_counter()
-    output = bundle_directory(args)
+    output = output_directory(args)
     base, fine_tune = load_bundle(resolve_bundle(args.model)), load_bundle(resolve_bundle(args.fine_tune))
     for bundle in (base, fine_tune):
         if bundle.path.resolve() == output.resolve():

@@ -25,8 +25,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from xicam_gisaxs_cnn.cli.bundle_output import add_output_arguments, output_directory
 from xicam_gisaxs_cnn.frames.fold import fold_qy
-from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, load_bundle, resolve_bundle, save_bundle, user_model_dir
+from xicam_gisaxs_cnn.models import ARCHITECTURES, build_model, load_bundle, resolve_bundle, save_bundle
 from xicam_gisaxs_cnn.models.bundle import Bundle, MaxSoftmaxOod, NearestNeighbourOod
 from xicam_gisaxs_cnn.preprocess import model_input_torch
 
@@ -89,8 +90,7 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     parser.add_argument("--workers", type=int, default=0,
                         help="DataLoader worker processes; with 0, --data simulate runs on --device (the GPU)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", help="bundle name, written into the user model directory")
-    parser.add_argument("--output", help="bundle directory (instead of --name)")
+    add_output_arguments(parser)
     parser.add_argument("--checkpoint-dir", help="where per-epoch checkpoints go (default: BUNDLE.checkpoints beside the bundle)")
     parser.add_argument("--resume", help="checkpoint file to resume from (same --epochs: it continues one schedule)")
     parser.add_argument("--init", help="start from the weights of this bundle (name or path) with a fresh schedule: fine-tuning")
@@ -242,15 +242,6 @@ def recorded_arguments(args) -> dict:
     return {key: value for key, value in vars(args).items() if isinstance(value, (str, int, float, bool, list, type(None)))}
 
 
-def bundle_directory(args) -> Path:
-    """Where the bundle goes: ``--output``, else ``--name`` in the user model directory."""
-    if args.output:
-        return Path(args.output)
-    if not args.name:
-        raise ValueError("give --name (bundle in the user model directory) or --output DIR")
-    return user_model_dir() / args.name
-
-
 def initial_model(args) -> tuple[torch.nn.Module, dict, dict | None]:
     """A fresh ``--arch`` model, or the weights of the ``--init`` bundle (whose architecture must be ``--arch``), widened by ``--widen``.
 
@@ -373,7 +364,7 @@ def main(args) -> Path:
         validation_batches=args.validation_batches, seed=args.seed, config=config, mapping=args.mapping,
         device=str(device) if args.workers == 0 else "cpu", rank=rank, world_size=world_size, outliers=args.outliers,
     )
-    output = bundle_directory(args)
+    output = output_directory(args)
     checkpoints = Path(args.checkpoint_dir) if args.checkpoint_dir else output.with_name(output.name + ".checkpoints")
     model, architecture_kwargs, initial = initial_model(args)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
