@@ -13,7 +13,7 @@ from xicam_gisaxs_cnn.models import load_model
 from xicam_gisaxs_cnn_trainer.realistic.evaluate import realistic_evaluation
 from xicam_gisaxs_cnn_trainer.realistic.frames import SMALL_DETECTOR, realistic_frame
 from xicam_gisaxs_cnn_trainer.realistic.ideal_observer import (
-    class_intensities, ideal_label, ideal_observer_evaluation, log_likelihoods, paired_table,
+    class_intensities, ideal_label, ideal_observer_evaluation, log_likelihoods, marginal_log_likelihoods, paired_table,
 )
 
 
@@ -46,6 +46,35 @@ def test_log_likelihoods_are_the_multinomial_over_live_pixels():
     assert ideal_label(counts, intensities) == int(np.argmax(expected))
 
 
+def test_marginal_log_likelihoods_average_the_likelihoods_over_candidates():
+    counts = np.array([[3, 0, -1], [5, 2, 1]])
+    rng = np.random.default_rng(4)
+    candidates = rng.uniform(0.1, 5.0, size=(2, 3, *counts.shape))  # 2 classes, 3 lattice constants each
+    live = counts >= 0
+    likelihood = np.array([[scipy.stats.multinomial.pmf(counts[live], counts[live].sum(), lam[live] / lam[live].sum())
+                            for lam in by_class] for by_class in candidates])
+    got = marginal_log_likelihoods(counts, candidates)
+    assert got - got[0] == pytest.approx(np.log(likelihood.mean(axis=1) / likelihood[0].mean()), rel=1e-10)
+    # one candidate: the likelihood itself; the decision follows the mean, not the best candidate
+    assert marginal_log_likelihoods(counts, candidates[:, :1]) == pytest.approx(log_likelihoods(counts, candidates[:, 0]))
+    assert ideal_label(counts, candidates) == int(np.argmax(likelihood.mean(axis=1)))
+    with pytest.raises(ValueError, match=r"candidate_intensities must be \(classes, candidates, rows, columns\)"):
+        marginal_log_likelihoods(counts, candidates[0])
+
+
+def test_candidate_lattice_constants_change_the_film_only():
+    made = class_intensities("BCC110", nn_distance_nm=50.0, seed=3, layout=SMALL_DETECTOR,
+                             candidate_nn_distances_nm=(20.0, 50.0))
+    alone = class_intensities("BCC110", nn_distance_nm=50.0, seed=3, layout=SMALL_DETECTOR)
+    assert np.array_equal(made.frame.counts, alone.frame.counts) and alone.candidate_intensities is None
+    assert made.candidate_intensities.shape == (len(CLASS_NAMES), 2, *SMALL_DETECTOR.shape)
+    assert np.array_equal(made.candidate_intensities[:, 1], made.intensities)
+    # a 20 nm lattice puts its rods 2.5 times farther from the specular column than a 50 nm one
+    from_specular = np.abs(np.arange(SMALL_DETECTOR.shape[1]) - made.frame.geometry.beam_centre_px[0])
+    spread = (made.candidate_intensities.sum(axis=2) * from_specular).sum(axis=2) / made.candidate_intensities.sum(axis=(2, 3))
+    assert (spread[:, 0] > 1.05 * spread[:, 1]).all()
+
+
 def test_log_likelihoods_refuse_mismatched_or_impossible_intensities():
     counts = np.array([[1, 0], [0, 2]])
     with pytest.raises(ValueError, match=r"intensities must be \(classes, 2, 2\)"):
@@ -66,6 +95,24 @@ def test_the_observer_is_right_with_many_photons_and_near_chance_with_almost_non
     assert ideal["accuracy_vs_lattice_nm"]["20"]["frames"] == 7
     with pytest.raises(ValueError, match="per_class and draws must be >= 1"):
         ideal_observer_evaluation(per_class=1, seed=700, layout=SMALL_DETECTOR, draws=0)
+
+
+def test_an_observer_not_told_the_lattice_constant_labels_the_same_frames(tmp_path, capsys):
+    out = tmp_path / "unknown"
+    assert main(["ideal-observer", "--per-class", "1", "--seed", "700", "--detector", "small", "--draws", "2",
+                 "--totals", "1e6", "--lattice-constants", "20", "100", "--lattice-unknown", "--output", str(out)]) == 0
+    unknown = json.loads((out / "ideal_observer.json").read_text())
+    known = ideal_observer_evaluation(per_class=1, seed=700, layout=SMALL_DETECTOR, lattice_constants_nm=(20.0, 100.0),
+                                      totals=(1e6,), draws=2)
+    assert unknown["lattice_known"] is False and known["lattice_known"] is True
+    assert [r["total_counts"] for r in unknown["frames"]] == [r["total_counts"] for r in known["frames"]]
+    assert [r["label_lattice_known"] for r in unknown["frames"]] == [r["label"] for r in known["frames"]]
+    assert unknown["accuracy_lattice_known"] == pytest.approx(known["accuracy"])
+    assert len(unknown["frames"]) == 14 and unknown["accuracy_at_totals"]["1e+06"] >= 90.0
+    text = (out / "ideal_observer.md").read_text()
+    assert text.startswith("Ideal observer not told the lattice constant on 14")
+    assert f"told the lattice constant: {known['accuracy']:.1f} %" in text
+    assert "ideal observer not told the lattice constant:" in capsys.readouterr().out
 
 
 def test_cli_sets_the_observer_beside_a_report_frame_for_frame(tmp_path, capsys, untrained_bundle):
@@ -101,6 +148,11 @@ def test_cli_refuses_a_report_of_other_frames(tmp_path, capsys, untrained_bundle
     with pytest.raises(ValueError, match="not of the ideal observer's frames"):
         paired_table({"frames": [{"kind": "SC100", "nn_distance_nm": 20.0, "total_counts": 5.0, "label": "SC100"}]},
                      realistic["frames"])
+    assert main(["ideal-observer", "--seed", "901", "--per-class", "1", "--detector", "small", "--compare", str(report),
+                 "--output", str(out)]) == 2
+    assert "lattice constants (20.0,) nm; give the same --lattice-constants" in capsys.readouterr().err
+    assert main(["ideal-observer", "--lattice-constants", "20", "20", "--output", str(out)]) == 2
+    assert "lattice constants must be distinct and > 0 nm" in capsys.readouterr().err
     assert main(["ideal-observer", "--per-class", "0", "--output", str(out)]) == 2
     assert "per_class and draws must be >= 1" in capsys.readouterr().err and not out.exists()
     (tmp_path / "clean.json").write_text(json.dumps({"robust_model_test": {}}))

@@ -14,6 +14,14 @@ accuracy bounds from above what any classifier reading the frame alone can reach
 the same frames, a CNN among them. Where it falls short of a goal, the photons, not
 the model, forbid the goal.
 
+Not told the lattice constant (``lattice_known=False``), the observer computes the
+intensities at every lattice constant of the evaluation and sums each class's
+likelihood over them, equally weighted, as the evaluation draws them. This rule
+ignores what the geometry says of the lattice (an experimenter sets the detector for
+it), so its accuracy bounds from below what an observer told all but the class and
+the lattice constant could reach, as the told observer's bounds it from above: the
+two together measure what not knowing the scale costs when everything else is known.
+
 :func:`ideal_observer_evaluation` draws the frames of
 :func:`.evaluate.realistic_evaluation` (same seeds, same order: frame ``i`` from
 ``seed + i``) and labels each at its own counts, then counts each again at the totals
@@ -31,6 +39,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import scipy.special  # noqa: E402
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES, class_index  # noqa: E402
 
@@ -59,18 +68,25 @@ class ClassIntensities:
     intensities : numpy.ndarray
         (classes, rows, columns): expected intensity of the frame for each class of
         :data:`~xicam_gisaxs_cnn.classes.CLASS_NAMES`, film mean 1 above the horizon.
+    candidate_intensities : numpy.ndarray or None
+        (classes, candidates, rows, columns): the same at each of the candidate lattice
+        constants asked for, every other draw kept; None when none was asked for.
     """
 
     frame: RealisticFrame
     intensities: np.ndarray
+    candidate_intensities: np.ndarray | None = None
 
 
 def class_intensities(kind: str, *, nn_distance_nm: float, seed: int, layout: DetectorLayout = PILATUS_1M,
-                      config: SimulationConfig | None = None) -> ClassIntensities:
+                      config: SimulationConfig | None = None,
+                      candidate_nn_distances_nm: tuple[float, ...] = ()) -> ClassIntensities:
     """The frame ``realistic_frame(kind, nn_distance_nm=..., seed=..., layout=...)`` and its seven class intensities.
 
     The random draws follow :func:`.frames.realistic_frame` one by one (a test holds them
-    equal); ``kind`` must be a superlattice class.
+    equal); ``kind`` must be a superlattice class. With ``candidate_nn_distances_nm`` (nm),
+    the class intensities at each of those lattice constants too, at the frame's geometry
+    and with its other draws (grain size in cells, disorder, orientation, instrument).
     """
     if kind not in CLASS_NAMES:
         raise ValueError(f"kind must be a superlattice class {CLASS_NAMES}, got {kind!r}")
@@ -79,18 +95,25 @@ def class_intensities(kind: str, *, nn_distance_nm: float, seed: int, layout: De
     instrument = sample_instrument(rng)
     config = config or SimulationConfig()
     draw = FilmDraw.sample(rng, geometry=geometry, nn_distance_nm=nn_distance_nm)
-    intensities, beam_stop = [], None
-    for label in range(NUM_CLASSES):
-        params = draw.parameters(label, config)
+
+    def intensity_of(label: int, film_draw: FilmDraw) -> tuple[np.ndarray, tuple[int, int, int, int], dict]:
+        params = film_draw.parameters(label, config)
         film = superlattice_film(params, layout=layout, geometry=geometry, config=config)
-        intensity, beam_stop = expected_intensity(film, layout=layout, geometry=geometry, instrument=instrument)
-        intensities.append(intensity)
-        if label == class_index(kind):
-            record = film_record(params)
+        return *expected_intensity(film, layout=layout, geometry=geometry, instrument=instrument), params
+
+    made = [intensity_of(label, draw) for label in range(NUM_CLASSES)]
+    intensities = np.stack([intensity for intensity, _, _ in made])
+    _, beam_stop, params = made[class_index(kind)]
     counts = count_photons(intensities[class_index(kind)], layout=layout, total_counts=instrument.total_counts,
                            bad_pixel_fraction=instrument.bad_pixel_fraction, rng=rng)
-    frame = RealisticFrame(counts, geometry, beam_stop, kind, float(nn_distance_nm), instrument, record)
-    return ClassIntensities(frame, np.stack(intensities))
+    frame = RealisticFrame(counts, geometry, beam_stop, kind, float(nn_distance_nm), instrument, film_record(params))
+    candidates = None
+    if candidate_nn_distances_nm:
+        candidates = np.stack([np.stack([
+            intensities[label] if d == nn_distance_nm else
+            intensity_of(label, dataclasses.replace(draw, fixed={**draw.fixed, "nn_distance_nm": float(d)}))[0]
+            for d in candidate_nn_distances_nm]) for label in range(NUM_CLASSES)])
+    return ClassIntensities(frame, intensities, candidates)
 
 
 def log_likelihoods(counts: np.ndarray, intensities: np.ndarray) -> np.ndarray:
@@ -111,9 +134,27 @@ def log_likelihoods(counts: np.ndarray, intensities: np.ndarray) -> np.ndarray:
     return np.log(intensities[:, hit]) @ photons - photons.sum() * np.log(live_sums)
 
 
+def marginal_log_likelihoods(counts: np.ndarray, candidate_intensities: np.ndarray) -> np.ndarray:
+    """Each class's log-likelihood of ``counts`` averaged over equally likely candidates (up to a common constant).
+
+    ``candidate_intensities`` (classes, candidates, rows, columns), as :func:`log_likelihoods`'s
+    intensities for each candidate (a lattice constant).
+    """
+    if candidate_intensities.ndim != 4:
+        raise ValueError(f"candidate_intensities must be (classes, candidates, rows, columns), got {candidate_intensities.shape}")
+    classes, candidates = candidate_intensities.shape[:2]
+    each = log_likelihoods(counts, candidate_intensities.reshape(classes * candidates, *candidate_intensities.shape[2:]))
+    return scipy.special.logsumexp(each.reshape(classes, candidates), axis=1) - math.log(candidates)
+
+
 def ideal_label(counts: np.ndarray, intensities: np.ndarray) -> int:
-    """Class index of the ideal observer's decision: the largest :func:`log_likelihoods`."""
-    return int(np.argmax(log_likelihoods(counts, intensities)))
+    """Class index of the ideal observer's decision: the largest likelihood.
+
+    ``intensities`` (classes, rows, columns): :func:`log_likelihoods`; (classes, candidates,
+    rows, columns): :func:`marginal_log_likelihoods`.
+    """
+    likelihoods = marginal_log_likelihoods if np.ndim(intensities) == 4 else log_likelihoods
+    return int(np.argmax(likelihoods(counts, intensities)))
 
 
 def ideal_observer_evaluation(
@@ -124,6 +165,7 @@ def ideal_observer_evaluation(
     lattice_constants_nm: tuple[float, ...] = LATTICE_CONSTANTS_NM,
     totals: tuple[float, ...] = SWEPT_TOTALS,
     draws: int = 3,
+    lattice_known: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """The ideal observer on the superlattice frames of ``realistic_evaluation(per_class=..., seed=...)``.
@@ -142,6 +184,9 @@ def ideal_observer_evaluation(
         Expected photons per frame at which every frame is counted again.
     draws : int
         Photon draws per frame at each of ``totals``.
+    lattice_known : bool
+        Whether the observer is told each frame's lattice constant; if not, its likelihoods
+        are summed over ``lattice_constants_nm``, equally likely (five times the work).
     progress : callable, optional
         Called with a line after each frame.
 
@@ -150,34 +195,45 @@ def ideal_observer_evaluation(
     dict
         ``frames`` (one record each: kind, lattice constant, grain width and height,
         ``total_counts`` (its positive pixels' sum, as the evaluation records it), the
-        observer's ``label``, ``right_at_totals``: right draws at each total),
+        observer's ``label``, ``right_at_totals``: right draws at each total; not told the
+        lattice constant, also ``label_lattice_known``, the told observer's on the same photons),
         ``accuracy`` (%), ``recall`` and ``recall_vs_lattice_nm`` (fractions),
         ``accuracy_vs_total_counts``, ``accuracy_vs_lattice_nm``, ``accuracy_vs_lateral_cells``
         (as the evaluation's tables), ``accuracy_at_totals`` (total -> %) and
-        ``hcp_recall_at_totals``, and the arguments.
+        ``hcp_recall_at_totals``, and the arguments (and, not told the lattice constant,
+        ``accuracy_lattice_known``).
     """
     if per_class < 1 or draws < 1 or not totals or min(totals) <= 0:
         raise ValueError(f"per_class and draws must be >= 1 and totals > 0, got {per_class}, {draws}, {totals}")
+    if not lattice_constants_nm or min(lattice_constants_nm) <= 0 or len(set(lattice_constants_nm)) < len(lattice_constants_nm):
+        raise ValueError(f"lattice constants must be distinct and > 0 nm, got {lattice_constants_nm}")
     records = []
     for index, (kind, d) in enumerate(superlattice_jobs(lattice_constants_nm, per_class)):
-        made = class_intensities(kind, nn_distance_nm=d, seed=seed + index, layout=layout)
+        made = class_intensities(kind, nn_distance_nm=d, seed=seed + index, layout=layout,
+                                 candidate_nn_distances_nm=() if lattice_known else lattice_constants_nm)
         frame, truth = made.frame, class_index(kind)
+        observed = made.intensities if lattice_known else made.candidate_intensities
         rng = np.random.default_rng([seed, index])
         right = [sum(ideal_label(count_photons(made.intensities[truth], layout=layout, total_counts=total,
                                                bad_pixel_fraction=frame.instrument.bad_pixel_fraction, rng=rng),
-                                 made.intensities) == truth for _ in range(draws)) for total in totals]
+                                 observed) == truth for _ in range(draws)) for total in totals]
         records.append({
             "kind": kind, "nn_distance_nm": d,
             "repetitions_lateral": frame.film_parameters["repetitions_lateral"],
             "repetitions_vertical": frame.film_parameters["repetitions_vertical"],
             "total_counts": float(frame.counts[frame.counts > 0].sum()),
-            "label": CLASS_NAMES[ideal_label(frame.counts, made.intensities)],
+            "label": CLASS_NAMES[ideal_label(frame.counts, observed)],
             "right_at_totals": [int(r) for r in right],
         })
+        if not lattice_known:
+            records[-1]["label_lattice_known"] = CLASS_NAMES[ideal_label(frame.counts, made.intensities)]
         if progress:
             progress(f"{index + 1}: {kind} {d:g} nm, {records[-1]['total_counts']:.0f} photons -> {records[-1]['label']}")
     metrics = summarise_ideal(records, totals=totals, draws=draws)
-    metrics.update(detector=layout.name, per_class=per_class, seed=seed, draws=draws, totals=list(totals))
+    metrics.update(detector=layout.name, per_class=per_class, seed=seed, draws=draws, totals=list(totals),
+                   lattice_known=lattice_known)
+    if not lattice_known:
+        metrics["accuracy_lattice_known"] = percent(np.mean([r["kind"] == r["label_lattice_known"] for r in records]))
     return metrics
 
 
@@ -230,11 +286,20 @@ def paired_table(ideal: dict, model_records: list[dict]) -> dict:
             for name, (m, b) in rows.items()}
 
 
+def observer_name(ideal: dict) -> str:
+    """Which observer made ``ideal``: told every draw but the class, or not the lattice constant either."""
+    if ideal.get("lattice_known", True):
+        return "ideal observer"
+    return "ideal observer not told the lattice constant"
+
+
 def markdown_ideal(ideal: dict, paired: dict | None = None, *, model_name: str = "model") -> str:
     """The ideal observer's tables as markdown: beside the model (``paired``), and against total counts."""
-    lines = [f"Ideal observer on {len(ideal['frames'])} realistic superlattice frames ({ideal['detector']}, "
-             f"{ideal['per_class']} per class and lattice constant, seed {ideal['seed']}): "
-             f"**{ideal['accuracy']:.1f} %** right, HCP0001 recall {100 * ideal['recall']['HCP0001']:.1f} %.", ""]
+    told = ("" if ideal.get("lattice_known", True) else
+            f" (the same photons, told the lattice constant: {ideal['accuracy_lattice_known']:.1f} %)")
+    lines = [f"{observer_name(ideal).capitalize()} on {len(ideal['frames'])} realistic superlattice frames "
+             f"({ideal['detector']}, {ideal['per_class']} per class and lattice constant, seed {ideal['seed']}): "
+             f"**{ideal['accuracy']:.1f} %** right{told}, HCP0001 recall {100 * ideal['recall']['HCP0001']:.1f} %.", ""]
     if paired:
         lines += [f"| total counts | frames | `{model_name}` (%) | ideal observer (%) | ideal right, model wrong | model right, ideal wrong |",
                   "|---|---|---|---|---|---|"]
@@ -255,13 +320,14 @@ def plot_ideal(ideal: dict, path: str | Path, *, model_counts: dict | None = Non
     """Accuracy against photons per frame: the ideal observer (swept totals) and, if given, a model's count bins."""
     figure, axes = plt.subplots(figsize=(5.5, 3.8))
     totals = [float(t) for t in ideal["accuracy_at_totals"]]
-    axes.plot(totals, list(ideal["accuracy_at_totals"].values()), "o-", label="ideal observer")
+    axes.plot(totals, list(ideal["accuracy_at_totals"].values()), "o-", label=observer_name(ideal))
     if model_counts:
         axes.plot([row["centre"] for row in model_counts.values()], [row["accuracy"] for row in model_counts.values()],
                   "s--", label=model_name)
     axes.axhline(95, color="grey", lw=0.8, ls=":", label="goal 95 %")
     axes.set(xscale="log", xlabel="photons per frame", ylabel="accuracy (%)", ylim=(0, 101),
-             title="Realistic frames: the ideal observer's upper bound")
+             title="Realistic frames: the ideal observer" + ("'s upper bound" if ideal.get("lattice_known", True)
+                                                              else ", not told the lattice constant"))
     axes.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)

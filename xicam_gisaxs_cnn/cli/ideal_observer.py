@@ -31,15 +31,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "in half decades)")
     parser.add_argument("--detector", default="pilatus-1m", metavar="NAME",
                         help="detector of the frames: pilatus-1m (default), pilatus-2m or small (a test detector)")
+    parser.add_argument("--lattice-constants", type=float, nargs="+", default=None, metavar="NM",
+                        help="nearest-neighbour distances of the frames, nm (default: evaluate's 10 20 50 100 150)")
+    parser.add_argument("--lattice-unknown", action="store_true",
+                        help="do not tell the observer the lattice constant: sum its likelihoods over the "
+                             "--lattice-constants, equally likely (five times the work with the default five)")
     parser.add_argument("--compare", metavar="METRICS_JSON",
                         help="an evaluation report's metrics.json with realistic frames of the same seed and N")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from xicam_gisaxs_cnn_trainer.realistic.evaluate import DETECTORS
+    from xicam_gisaxs_cnn_trainer.realistic.evaluate import DETECTORS, LATTICE_CONSTANTS_NM
     from xicam_gisaxs_cnn_trainer.realistic.ideal_observer import (
-        SWEPT_TOTALS, ideal_observer_evaluation, markdown_ideal, paired_table, plot_ideal,
+        SWEPT_TOTALS, ideal_observer_evaluation, markdown_ideal, observer_name, paired_table, plot_ideal,
     )
 
     if args.detector not in DETECTORS:
@@ -49,8 +54,14 @@ def run(args: argparse.Namespace) -> int:
             args.seed, args.per_class, DETECTORS[args.detector].name):
         raise ValueError(f"--compare holds frames of seed {model['seed']}, {model['per_class']} per class on "
                          f"{model['detector']}; give the same --seed, --per-class and --detector")
+    lattice_constants = tuple(args.lattice_constants or LATTICE_CONSTANTS_NM)
+    if model is not None and _lattice_constants_of(model) != lattice_constants:
+        raise ValueError(f"--compare holds frames of lattice constants {_lattice_constants_of(model)} nm; "
+                         "give the same --lattice-constants")
     ideal = ideal_observer_evaluation(per_class=args.per_class, seed=args.seed, layout=DETECTORS[args.detector],
-                                      totals=tuple(args.totals or SWEPT_TOTALS), draws=args.draws, progress=print)
+                                      lattice_constants_nm=lattice_constants,
+                                      totals=tuple(args.totals or SWEPT_TOTALS), draws=args.draws,
+                                      lattice_known=not args.lattice_unknown, progress=print)
     paired = paired_table(ideal, model["frames"]) if model is not None else None
     if paired is not None:
         ideal["paired"] = {"metrics": str(args.compare), "table": paired}
@@ -60,9 +71,16 @@ def run(args: argparse.Namespace) -> int:
     data.write_text(json.dumps(ideal, indent=1) + "\n")
     markdown.write_text(markdown_ideal(ideal, paired, model_name=name))
     plot_ideal(ideal, plot, model_counts=model["accuracy_vs_total_counts"] if model is not None else None, model_name=name)
-    print(f"ideal observer: {ideal['accuracy']:.1f}% of {len(ideal['frames'])} frames right"
+    print(f"{observer_name(ideal)}: {ideal['accuracy']:.1f}% of {len(ideal['frames'])} frames right"
           + (f" (the model: {paired['every frame']['model']:.1f}%)" if paired else "") + f"; written to {output}")
     return 0
+
+
+def _lattice_constants_of(realistic: dict) -> tuple[float, ...]:
+    """The lattice constants (nm) of an evaluation's superlattice frames, in the order it drew them."""
+    from xicam_gisaxs_cnn.classes import CLASS_NAMES
+
+    return tuple(dict.fromkeys(r["nn_distance_nm"] for r in realistic["frames"] if r["kind"] in CLASS_NAMES))
 
 
 def _compared_report(path: str) -> tuple[str, dict]:
