@@ -186,7 +186,8 @@ def ideal_observer_evaluation(
         Photon draws per frame at each of ``totals``.
     lattice_known : bool
         Whether the observer is told each frame's lattice constant; if not, its likelihoods
-        are summed over ``lattice_constants_nm``, equally likely (five times the work).
+        are summed over ``lattice_constants_nm``, equally likely (as many times the work as
+        there are lattice constants).
     progress : callable, optional
         Called with a line after each frame.
 
@@ -301,7 +302,8 @@ def markdown_ideal(ideal: dict, paired: dict | None = None, *, model_name: str =
              f"({ideal['detector']}, {ideal['per_class']} per class and lattice constant, seed {ideal['seed']}): "
              f"**{ideal['accuracy']:.1f} %** right{told}, HCP0001 recall {100 * ideal['recall']['HCP0001']:.1f} %.", ""]
     if paired:
-        lines += [f"| total counts | frames | `{model_name}` (%) | ideal observer (%) | ideal right, model wrong | model right, ideal wrong |",
+        lines += [f"| total counts | frames | `{model_name}` (%) | {observer_name(ideal)} (%) | ideal right, model wrong | "
+                  "model right, ideal wrong |",
                   "|---|---|---|---|---|---|"]
         lines += [f"| {name} | {row['frames']} | {row['model']:.1f} | {row['ideal_observer']:.1f} | "
                   f"{row['ideal_right_model_wrong']} | {row['model_right_ideal_wrong']} |" for name, row in paired.items()]
