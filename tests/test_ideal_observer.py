@@ -11,9 +11,11 @@ from xicam_gisaxs_cnn.classes import CLASS_NAMES
 from xicam_gisaxs_cnn.cli import main
 from xicam_gisaxs_cnn.models import load_model
 from xicam_gisaxs_cnn_trainer.realistic.evaluate import realistic_evaluation
+from xicam_gisaxs_cnn_trainer.simulation import SimulationConfig
 from xicam_gisaxs_cnn_trainer.realistic.frames import SMALL_DETECTOR, realistic_frame
 from xicam_gisaxs_cnn_trainer.realistic.ideal_observer import (
-    class_intensities, ideal_label, ideal_observer_evaluation, log_likelihoods, marginal_log_likelihoods, paired_table,
+    candidate_draws, candidate_intensities, class_intensities, ideal_label, ideal_observer_evaluation, log_likelihoods,
+    marginal_log_likelihoods, paired_table,
 )
 
 
@@ -62,17 +64,28 @@ def test_marginal_log_likelihoods_average_the_likelihoods_over_candidates():
         marginal_log_likelihoods(counts, candidates[0])
 
 
-def test_candidate_lattice_constants_change_the_film_only():
-    made = class_intensities("BCC110", nn_distance_nm=50.0, seed=3, layout=SMALL_DETECTOR,
-                             candidate_nn_distances_nm=(20.0, 50.0))
-    alone = class_intensities("BCC110", nn_distance_nm=50.0, seed=3, layout=SMALL_DETECTOR)
-    assert np.array_equal(made.frame.counts, alone.frame.counts) and alone.candidate_intensities is None
-    assert made.candidate_intensities.shape == (len(CLASS_NAMES), 2, *SMALL_DETECTOR.shape)
-    assert np.array_equal(made.candidate_intensities[:, 1], made.intensities)
+def test_candidate_lattice_constants_and_films_change_the_film_only():
+    made = class_intensities("BCC110", nn_distance_nm=50.0, seed=3, layout=SMALL_DETECTOR)
+    draws = candidate_draws(made.draw, lattice_constants_nm=(20.0, 50.0))
+    assert draws[1] == made.draw and draws[0].fixed["nn_distance_nm"] == 20.0
+    candidates = candidate_intensities(made, draws, layout=SMALL_DETECTOR)
+    assert candidates.shape == (len(CLASS_NAMES), 2, *SMALL_DETECTOR.shape)
+    assert np.array_equal(candidates[:, 1], made.intensities)
     # a 20 nm lattice puts its rods 2.5 times farther from the specular column than a 50 nm one
     from_specular = np.abs(np.arange(SMALL_DETECTOR.shape[1]) - made.frame.geometry.beam_centre_px[0])
-    spread = (made.candidate_intensities.sum(axis=2) * from_specular).sum(axis=2) / made.candidate_intensities.sum(axis=(2, 3))
+    spread = (candidates.sum(axis=2) * from_specular).sum(axis=2) / candidates.sum(axis=(2, 3))
     assert (spread[:, 0] > 1.05 * spread[:, 1]).all()
+    # films drawn afresh: new grains and disorder, the lattice constant and resolution kept; with both, every pairing
+    films = candidate_draws(made.draw, film_samples=2, rng=np.random.default_rng(0))
+    assert len(films) == 2 and all(f.fixed == made.draw.fixed and f.generator_seed != made.draw.generator_seed for f in films)
+    fresh = [f.parameters(0, SimulationConfig())["repetitions_lateral"].item() for f in films]
+    assert fresh != [made.draw.parameters(0, SimulationConfig())["repetitions_lateral"].item()] * 2
+    both = candidate_draws(made.draw, lattice_constants_nm=(20.0, 50.0), film_samples=2, rng=np.random.default_rng(0))
+    assert [(b.fixed["nn_distance_nm"], b.generator_seed) for b in both] == [
+        (d, f.generator_seed) for d in (20.0, 50.0) for f in films]
+    assert candidate_draws(made.draw) == [made.draw]
+    with pytest.raises(ValueError, match="film_samples must be >= 0, with a generator"):
+        candidate_draws(made.draw, film_samples=2)
 
 
 def test_log_likelihoods_refuse_mismatched_or_impossible_intensities():
@@ -106,13 +119,31 @@ def test_an_observer_not_told_the_lattice_constant_labels_the_same_frames(tmp_pa
                                       totals=(1e6,), draws=2)
     assert unknown["lattice_known"] is False and known["lattice_known"] is True
     assert [r["total_counts"] for r in unknown["frames"]] == [r["total_counts"] for r in known["frames"]]
-    assert [r["label_lattice_known"] for r in unknown["frames"]] == [r["label"] for r in known["frames"]]
-    assert unknown["accuracy_lattice_known"] == pytest.approx(known["accuracy"])
+    assert [r["label_told"] for r in unknown["frames"]] == [r["label"] for r in known["frames"]]
+    assert unknown["accuracy_told"] == pytest.approx(known["accuracy"])
     assert len(unknown["frames"]) == 14 and unknown["accuracy_at_totals"]["1e+06"] >= 90.0
     text = (out / "ideal_observer.md").read_text()
     assert text.startswith("Ideal observer not told the lattice constant on 14")
-    assert f"told the lattice constant: {known['accuracy']:.1f} %" in text
+    assert f"told all but the class: {known['accuracy']:.1f} %" in text
     assert "ideal observer not told the lattice constant:" in capsys.readouterr().out
+
+
+def test_an_observer_not_told_the_film_averages_over_fresh_films(tmp_path, capsys):
+    out = tmp_path / "film"
+    assert main(["ideal-observer", "--per-class", "1", "--seed", "700", "--detector", "small", "--draws", "2",
+                 "--totals", "1e6", "--lattice-constants", "20", "--film-unknown", "2", "--output", str(out)]) == 0
+    film = json.loads((out / "ideal_observer.json").read_text())
+    known = ideal_observer_evaluation(per_class=1, seed=700, layout=SMALL_DETECTOR, lattice_constants_nm=(20.0,),
+                                      totals=(1e6,), draws=2)
+    assert film["film_samples"] == 2 and film["lattice_known"] is True
+    assert [r["label_told"] for r in film["frames"]] == [r["label"] for r in known["frames"]]
+    # two films drawn from the prior stand in for the frame's own: still far better than a guess (1 in 7)
+    assert film["accuracy_at_totals"]["1e+06"] >= 50.0
+    assert (out / "ideal_observer.md").read_text().startswith(
+        "Ideal observer not told the film (averaged over 2 film draws) on 7")
+    assert "not told the film" in capsys.readouterr().out
+    assert main(["ideal-observer", "--film-unknown", "-1", "--output", str(out / "no")]) == 2
+    assert "film_samples must be >= 0" in capsys.readouterr().err and not (out / "no").exists()
 
 
 def test_cli_sets_the_observer_beside_a_report_frame_for_frame(tmp_path, capsys, untrained_bundle):

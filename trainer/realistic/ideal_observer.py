@@ -15,12 +15,15 @@ the same frames, a CNN among them. Where it falls short of a goal, the photons, 
 the model, forbid the goal.
 
 Not told the lattice constant (``lattice_known=False``), the observer computes the
-intensities at every lattice constant of the evaluation and sums each class's
-likelihood over them, equally weighted, as the evaluation draws them. This rule
-ignores what the geometry says of the lattice (an experimenter sets the detector for
-it), so its accuracy bounds from below what an observer told all but the class and
-the lattice constant could reach, as the told observer's bounds it from above: the
-two together measure what not knowing the scale costs when everything else is known.
+intensities at every lattice constant of the evaluation and averages each class's
+likelihood over them, equally weighted, as the evaluation draws them. Not told the
+film's other draws (``film_samples=K``: grain size in cells, disorder, particle size,
+compression, mosaic spread), it averages over ``K`` film draws made afresh from the
+simulator's prior instead of the frame's own. Such a rule ignores what the geometry
+says of the lattice (an experimenter sets the detector for it) and approximates the
+prior by a few draws, so its accuracy bounds from below what an observer told that
+much less could reach, as the told observer's bounds it from above: the two measure
+what not knowing those conditions costs when the rest is known.
 
 :func:`ideal_observer_evaluation` draws the frames of
 :func:`.evaluate.realistic_evaluation` (same seeds, same order: frame ``i`` from
@@ -42,6 +45,8 @@ import numpy as np  # noqa: E402
 import scipy.special  # noqa: E402
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES, class_index  # noqa: E402
+from xicam_gisaxs_cnn.frames import DetectorGeometry  # noqa: E402
+from xicam_gisaxs_cnn.frames.resample import BeamStop  # noqa: E402
 
 from ..evaluation.metrics import bin_members, percent  # noqa: E402
 from ..simulation import SimulationConfig  # noqa: E402
@@ -49,8 +54,8 @@ from .evaluate import (  # noqa: E402
     COUNT_BINS, LATERAL_CELL_BINS, LATTICE_CONSTANTS_NM, accuracy_table, recall_per_class, superlattice_jobs,
 )
 from .frames import (  # noqa: E402
-    PILATUS_1M, DetectorLayout, FilmDraw, RealisticFrame, count_photons, expected_intensity, film_record,
-    sample_geometry, sample_instrument, superlattice_film,
+    PILATUS_1M, DetectorLayout, FilmDraw, Instrument, RealisticFrame, count_photons,
+    expected_intensity, film_record, sample_geometry, sample_instrument, superlattice_film,
 )
 
 SWEPT_TOTALS: tuple[float, ...] = tuple(10.0 ** (exponent / 2) for exponent in range(4, 15))
@@ -68,25 +73,29 @@ class ClassIntensities:
     intensities : numpy.ndarray
         (classes, rows, columns): expected intensity of the frame for each class of
         :data:`~xicam_gisaxs_cnn.classes.CLASS_NAMES`, film mean 1 above the horizon.
-    candidate_intensities : numpy.ndarray or None
-        (classes, candidates, rows, columns): the same at each of the candidate lattice
-        constants asked for, every other draw kept; None when none was asked for.
+    draw : FilmDraw
+        The film's class-independent draws.
     """
 
     frame: RealisticFrame
     intensities: np.ndarray
-    candidate_intensities: np.ndarray | None = None
+    draw: FilmDraw
+
+
+def _film_intensity(label: int, draw: FilmDraw, *, layout: DetectorLayout, geometry: DetectorGeometry,
+                    instrument: Instrument, config: SimulationConfig) -> tuple[np.ndarray, BeamStop, dict]:
+    """Expected intensity of the film ``draw`` as class ``label``, the beam stop, and the simulator's parameters."""
+    params = draw.parameters(label, config)
+    film = superlattice_film(params, layout=layout, geometry=geometry, config=config)
+    return *expected_intensity(film, layout=layout, geometry=geometry, instrument=instrument), params
 
 
 def class_intensities(kind: str, *, nn_distance_nm: float, seed: int, layout: DetectorLayout = PILATUS_1M,
-                      config: SimulationConfig | None = None,
-                      candidate_nn_distances_nm: tuple[float, ...] = ()) -> ClassIntensities:
+                      config: SimulationConfig | None = None) -> ClassIntensities:
     """The frame ``realistic_frame(kind, nn_distance_nm=..., seed=..., layout=...)`` and its seven class intensities.
 
     The random draws follow :func:`.frames.realistic_frame` one by one (a test holds them
-    equal); ``kind`` must be a superlattice class. With ``candidate_nn_distances_nm`` (nm),
-    the class intensities at each of those lattice constants too, at the frame's geometry
-    and with its other draws (grain size in cells, disorder, orientation, instrument).
+    equal); ``kind`` must be a superlattice class.
     """
     if kind not in CLASS_NAMES:
         raise ValueError(f"kind must be a superlattice class {CLASS_NAMES}, got {kind!r}")
@@ -95,25 +104,45 @@ def class_intensities(kind: str, *, nn_distance_nm: float, seed: int, layout: De
     instrument = sample_instrument(rng)
     config = config or SimulationConfig()
     draw = FilmDraw.sample(rng, geometry=geometry, nn_distance_nm=nn_distance_nm)
-
-    def intensity_of(label: int, film_draw: FilmDraw) -> tuple[np.ndarray, tuple[int, int, int, int], dict]:
-        params = film_draw.parameters(label, config)
-        film = superlattice_film(params, layout=layout, geometry=geometry, config=config)
-        return *expected_intensity(film, layout=layout, geometry=geometry, instrument=instrument), params
-
-    made = [intensity_of(label, draw) for label in range(NUM_CLASSES)]
+    made = [_film_intensity(label, draw, layout=layout, geometry=geometry, instrument=instrument, config=config)
+            for label in range(NUM_CLASSES)]
     intensities = np.stack([intensity for intensity, _, _ in made])
     _, beam_stop, params = made[class_index(kind)]
     counts = count_photons(intensities[class_index(kind)], layout=layout, total_counts=instrument.total_counts,
                            bad_pixel_fraction=instrument.bad_pixel_fraction, rng=rng)
     frame = RealisticFrame(counts, geometry, beam_stop, kind, float(nn_distance_nm), instrument, film_record(params))
-    candidates = None
-    if candidate_nn_distances_nm:
-        candidates = np.stack([np.stack([
-            intensities[label] if d == nn_distance_nm else
-            intensity_of(label, dataclasses.replace(draw, fixed={**draw.fixed, "nn_distance_nm": float(d)}))[0]
-            for d in candidate_nn_distances_nm]) for label in range(NUM_CLASSES)])
-    return ClassIntensities(frame, intensities, candidates)
+    return ClassIntensities(frame, intensities, draw)
+
+
+def candidate_draws(draw: FilmDraw, *, lattice_constants_nm: tuple[float, ...] = (), film_samples: int = 0,
+                    rng: np.random.Generator | None = None) -> list[FilmDraw]:
+    """The film draws an observer not told some of ``draw`` averages its likelihoods over.
+
+    ``lattice_constants_nm`` (nm): the lattice constant is not told, each of these is a
+    candidate. ``film_samples``: the film's other draws are not told; that many are made
+    afresh with ``rng`` (the resolution, the instrument's, is kept). Both: every pairing.
+    Neither: ``[draw]``.
+    """
+    if film_samples < 0 or (film_samples and rng is None):
+        raise ValueError(f"film_samples must be >= 0, with a generator when > 0; got {film_samples}")
+    films = [dataclasses.replace(draw, generator_seed=int(rng.integers(2**62))) for _ in range(film_samples)] or [draw]
+    if not lattice_constants_nm:
+        return films
+    return [dataclasses.replace(film, fixed={**film.fixed, "nn_distance_nm": float(d)})
+            for d in lattice_constants_nm for film in films]
+
+
+def candidate_intensities(made: ClassIntensities, draws: list[FilmDraw], *, layout: DetectorLayout = PILATUS_1M,
+                          config: SimulationConfig | None = None) -> np.ndarray:
+    """(classes, len(draws), rows, columns): ``made``'s class intensities with its film drawn as each of ``draws``.
+
+    The frame's geometry and instrument are kept; a draw equal to the frame's own reuses its intensities.
+    """
+    frame, config = made.frame, config or SimulationConfig()
+    return np.stack([np.stack([
+        made.intensities[label] if draw == made.draw else
+        _film_intensity(label, draw, layout=layout, geometry=frame.geometry, instrument=frame.instrument, config=config)[0]
+        for draw in draws]) for label in range(NUM_CLASSES)])
 
 
 def log_likelihoods(counts: np.ndarray, intensities: np.ndarray) -> np.ndarray:
@@ -166,6 +195,7 @@ def ideal_observer_evaluation(
     totals: tuple[float, ...] = SWEPT_TOTALS,
     draws: int = 3,
     lattice_known: bool = True,
+    film_samples: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """The ideal observer on the superlattice frames of ``realistic_evaluation(per_class=..., seed=...)``.
@@ -186,8 +216,10 @@ def ideal_observer_evaluation(
         Photon draws per frame at each of ``totals``.
     lattice_known : bool
         Whether the observer is told each frame's lattice constant; if not, its likelihoods
-        are summed over ``lattice_constants_nm``, equally likely (as many times the work as
-        there are lattice constants).
+        are averaged over ``lattice_constants_nm`` (as many times the work as there are).
+    film_samples : int
+        0: the observer is told the film's draws; else it averages its likelihoods over
+        this many film draws made afresh (as many times the work; both: the product).
     progress : callable, optional
         Called with a line after each frame.
 
@@ -196,24 +228,27 @@ def ideal_observer_evaluation(
     dict
         ``frames`` (one record each: kind, lattice constant, grain width and height,
         ``total_counts`` (its positive pixels' sum, as the evaluation records it), the
-        observer's ``label``, ``right_at_totals``: right draws at each total; not told the
-        lattice constant, also ``label_lattice_known``, the told observer's on the same photons),
+        observer's ``label``, ``right_at_totals``: right draws at each total; not told all,
+        also ``label_told``, the label of the observer told all on the same photons),
         ``accuracy`` (%), ``recall`` and ``recall_vs_lattice_nm`` (fractions),
         ``accuracy_vs_total_counts``, ``accuracy_vs_lattice_nm``, ``accuracy_vs_lateral_cells``
         (as the evaluation's tables), ``accuracy_at_totals`` (total -> %) and
-        ``hcp_recall_at_totals``, and the arguments (and, not told the lattice constant,
-        ``accuracy_lattice_known``).
+        ``hcp_recall_at_totals``, and the arguments (and, not told all, ``accuracy_told``).
     """
     if per_class < 1 or draws < 1 or not totals or min(totals) <= 0:
         raise ValueError(f"per_class and draws must be >= 1 and totals > 0, got {per_class}, {draws}, {totals}")
     if not lattice_constants_nm or min(lattice_constants_nm) <= 0 or len(set(lattice_constants_nm)) < len(lattice_constants_nm):
         raise ValueError(f"lattice constants must be distinct and > 0 nm, got {lattice_constants_nm}")
+    if film_samples < 0:
+        raise ValueError(f"film_samples must be >= 0, got {film_samples}")
+    told = lattice_known and not film_samples
     records = []
     for index, (kind, d) in enumerate(superlattice_jobs(lattice_constants_nm, per_class)):
-        made = class_intensities(kind, nn_distance_nm=d, seed=seed + index, layout=layout,
-                                 candidate_nn_distances_nm=() if lattice_known else lattice_constants_nm)
+        made = class_intensities(kind, nn_distance_nm=d, seed=seed + index, layout=layout)
         frame, truth = made.frame, class_index(kind)
-        observed = made.intensities if lattice_known else made.candidate_intensities
+        observed = made.intensities if told else candidate_intensities(made, candidate_draws(
+            made.draw, lattice_constants_nm=() if lattice_known else lattice_constants_nm, film_samples=film_samples,
+            rng=np.random.default_rng([seed, index, 1])), layout=layout)
         rng = np.random.default_rng([seed, index])
         right = [sum(ideal_label(count_photons(made.intensities[truth], layout=layout, total_counts=total,
                                                bad_pixel_fraction=frame.instrument.bad_pixel_fraction, rng=rng),
@@ -226,15 +261,15 @@ def ideal_observer_evaluation(
             "label": CLASS_NAMES[ideal_label(frame.counts, observed)],
             "right_at_totals": [int(r) for r in right],
         })
-        if not lattice_known:
-            records[-1]["label_lattice_known"] = CLASS_NAMES[ideal_label(frame.counts, made.intensities)]
+        if not told:
+            records[-1]["label_told"] = CLASS_NAMES[ideal_label(frame.counts, made.intensities)]
         if progress:
             progress(f"{index + 1}: {kind} {d:g} nm, {records[-1]['total_counts']:.0f} photons -> {records[-1]['label']}")
     metrics = summarise_ideal(records, totals=totals, draws=draws)
     metrics.update(detector=layout.name, per_class=per_class, seed=seed, draws=draws, totals=list(totals),
-                   lattice_known=lattice_known)
-    if not lattice_known:
-        metrics["accuracy_lattice_known"] = percent(np.mean([r["kind"] == r["label_lattice_known"] for r in records]))
+                   lattice_known=lattice_known, film_samples=film_samples)
+    if not told:
+        metrics["accuracy_told"] = percent(np.mean([r["kind"] == r["label_told"] for r in records]))
     return metrics
 
 
@@ -288,16 +323,15 @@ def paired_table(ideal: dict, model_records: list[dict]) -> dict:
 
 
 def observer_name(ideal: dict) -> str:
-    """Which observer made ``ideal``: told every draw but the class, or not the lattice constant either."""
-    if ideal.get("lattice_known", True):
-        return "ideal observer"
-    return "ideal observer not told the lattice constant"
+    """Which observer made ``ideal``: told every draw but the class, or not the lattice constant or film either."""
+    hidden = ([] if ideal.get("lattice_known", True) else ["the lattice constant"]) + (
+        [f"the film (averaged over {ideal['film_samples']} film draws)"] if ideal.get("film_samples") else [])
+    return "ideal observer" + (" not told " + " nor ".join(hidden) if hidden else "")
 
 
 def markdown_ideal(ideal: dict, paired: dict | None = None, *, model_name: str = "model") -> str:
     """The ideal observer's tables as markdown: beside the model (``paired``), and against total counts."""
-    told = ("" if ideal.get("lattice_known", True) else
-            f" (the same photons, told the lattice constant: {ideal['accuracy_lattice_known']:.1f} %)")
+    told = "" if "accuracy_told" not in ideal else f" (the same photons, told all but the class: {ideal['accuracy_told']:.1f} %)"
     lines = [f"{observer_name(ideal).capitalize()} on {len(ideal['frames'])} realistic superlattice frames "
              f"({ideal['detector']}, {ideal['per_class']} per class and lattice constant, seed {ideal['seed']}): "
              f"**{ideal['accuracy']:.1f} %** right{told}, HCP0001 recall {100 * ideal['recall']['HCP0001']:.1f} %.", ""]
@@ -328,8 +362,8 @@ def plot_ideal(ideal: dict, path: str | Path, *, model_counts: dict | None = Non
                   "s--", label=model_name)
     axes.axhline(95, color="grey", lw=0.8, ls=":", label="goal 95 %")
     axes.set(xscale="log", xlabel="photons per frame", ylabel="accuracy (%)", ylim=(0, 101),
-             title="Realistic frames: the ideal observer" + ("'s upper bound" if ideal.get("lattice_known", True)
-                                                              else ", not told the lattice constant"))
+             title="Realistic frames: the ideal observer" + ("'s upper bound" if "accuracy_told" not in ideal
+                                                              else ", told less"))
     axes.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)

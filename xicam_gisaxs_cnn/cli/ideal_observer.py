@@ -36,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lattice-unknown", action="store_true",
                         help="do not tell the observer the lattice constant: sum its likelihoods over the "
                              "--lattice-constants, equally likely (five times the work with the default five)")
+    parser.add_argument("--film-unknown", type=int, default=0, metavar="K",
+                        help="do not tell the observer the film's draws (grain size, disorder, particle size, ...): "
+                             "average its likelihoods over K film draws made afresh (K times the work; default: 0, told)")
     parser.add_argument("--compare", metavar="METRICS_JSON",
                         help="an evaluation report's metrics.json with realistic frames of the same seed and N")
     parser.set_defaults(func=run)
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     ideal = ideal_observer_evaluation(per_class=args.per_class, seed=args.seed, layout=DETECTORS[args.detector],
                                       lattice_constants_nm=lattice_constants,
                                       totals=tuple(args.totals or SWEPT_TOTALS), draws=args.draws,
-                                      lattice_known=not args.lattice_unknown, progress=print)
+                                      lattice_known=not args.lattice_unknown, film_samples=args.film_unknown,
+                                      progress=print)
     paired = paired_table(ideal, model["frames"]) if model is not None else None
     if paired is not None:
         ideal["paired"] = {"metrics": str(args.compare), "table": paired}
