@@ -16,7 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Draw the realistic superlattice frames of 'gisaxs-cnn evaluate --realistic N' (same seed, same frames), "
             "compute each frame's expected intensity for all seven classes with every other draw kept, and label "
             "the frame by the largest Poisson likelihood: the Bayes-optimal observer that knows everything but the "
-            "class, an upper bound for any classifier. Then count every frame again at 1e2-1e7 photons. With "
+            "class, an upper bound for any classifier (--lattice-unknown and --film-unknown tell it less). Then "
+            "count every frame again at 1e2-1e7 photons. With "
             "--compare, a report's metrics.json (made with the same --seed and N) is set beside it frame for frame."
         ),
     )
@@ -34,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lattice-constants", type=float, nargs="+", default=None, metavar="NM",
                         help="nearest-neighbour distances of the frames, nm (default: evaluate's 10 20 50 100 150)")
     parser.add_argument("--lattice-unknown", action="store_true",
-                        help="do not tell the observer the lattice constant: sum its likelihoods over the "
+                        help="do not tell the observer the lattice constant: average its likelihoods over the "
                              "--lattice-constants, equally likely (five times the work with the default five)")
     parser.add_argument("--film-unknown", type=int, default=0, metavar="K",
                         help="do not tell the observer the film's draws (grain size, disorder, particle size, ...): "
