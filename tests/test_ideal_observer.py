@@ -7,15 +7,17 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from xicam_gisaxs_cnn.classes import CLASS_NAMES
+from xicam_gisaxs_cnn.classes import CLASS_NAMES, class_index
 from xicam_gisaxs_cnn.cli import main
+from xicam_gisaxs_cnn.frames.classify import classify_frames
+from xicam_gisaxs_cnn.frames.resample import resample
 from xicam_gisaxs_cnn.models import load_model
 from xicam_gisaxs_cnn_trainer.realistic.evaluate import realistic_evaluation
 from xicam_gisaxs_cnn_trainer.simulation import SimulationConfig
-from xicam_gisaxs_cnn_trainer.realistic.frames import SMALL_DETECTOR, realistic_frame
+from xicam_gisaxs_cnn_trainer.realistic.frames import SMALL_DETECTOR, count_photons, realistic_frame
 from xicam_gisaxs_cnn_trainer.realistic.ideal_observer import (
-    candidate_draws, candidate_intensities, class_intensities, ideal_label, ideal_observer_evaluation, log_likelihoods,
-    marginal_log_likelihoods, paired_table,
+    candidate_draws, candidate_intensities, canonical_scale, canonical_view, class_intensities, ideal_label,
+    ideal_observer_evaluation, log_likelihoods, marginal_log_likelihoods, paired_table,
 )
 
 
@@ -189,3 +191,71 @@ def test_cli_refuses_a_report_of_other_frames(tmp_path, capsys, untrained_bundle
     (tmp_path / "clean.json").write_text(json.dumps({"robust_model_test": {}}))
     assert main(["ideal-observer", "--compare", str(tmp_path / "clean.json"), "--output", str(out)]) == 2
     assert "holds no realistic frames" in capsys.readouterr().err
+
+
+def test_the_canonical_view_holds_the_photons_of_the_image_the_model_sees():
+    made = class_intensities("BCC110", nn_distance_nm=20.0, seed=31, layout=SMALL_DETECTOR)
+    frame = made.frame
+    where = dict(geometry=frame.geometry, beam_stop_px=frame.beam_stop_px, window_scale=1.0)
+    counts, intensities = canonical_view(frame.counts, made.intensities, fold=False, **where)
+    _, ones = canonical_view(frame.counts, np.ones((1, *frame.counts.shape)), fold=False, **where)
+    image, mask = resample(frame.counts, **where)
+    kept = counts >= 0
+    assert intensities.shape == (7, 125, 125) and kept.sum() > 1000
+    assert (ones[0][kept] >= 1).all() and not ones[0][~kept].any()  # intensity 1: each kept cell's live pixels
+    # the model's image is the mean count over a cell's live pixels: the view's sum over their number
+    assert np.allclose(counts[kept] / ones[0][kept], image[kept], rtol=1e-5)
+    assert not (kept & ~mask).any() and 0 < counts[kept].sum() < frame.counts[frame.counts > 0].sum()
+    folded, folded_intensities = canonical_view(frame.counts, made.intensities, **where)
+    assert folded.shape == (125, 63) and folded_intensities.shape == (7, 125, 63)
+    assert folded[folded > 0].sum() == counts[kept].sum()
+    assert np.allclose(folded_intensities[:, :, 10], intensities[:, :, 10] + intensities[:, :, 114])
+    assert np.array_equal(folded[:, 62], counts[:, 62])  # qy = 0 mirrors itself
+
+
+def test_the_canonical_scale_puts_a_lattice_in_the_middle_of_the_training_lattices():
+    low, high = SimulationConfig().nn_distance_nm_range
+    assert canonical_scale((low * high) ** 0.5) == 1.0
+    assert canonical_scale(100.0) == pytest.approx(2 ** (18 / 8))  # 100 / 20.5 = 4.88, 2.25 octaves
+    assert canonical_scale(10.0) == pytest.approx(2 ** (-8 / 8))
+
+
+def test_the_observer_reading_the_model_input_and_the_model_meet_the_same_photons(untrained_bundle):
+    classifier = load_model(str(untrained_bundle))
+    ideal = ideal_observer_evaluation(per_class=1, seed=700, layout=SMALL_DETECTOR, lattice_constants_nm=(20.0,),
+                                      totals=(3.0, 1e6), draws=2, reads="canonical", classifier=classifier)
+    assert ideal["reads"] == "canonical" and ideal["model"] == classifier.name
+    assert all(r["window_scale"] == 1.0 for r in ideal["frames"])
+    assert ideal["accuracy_at_totals"]["1e+06"] == 100.0 and ideal["accuracy_at_totals"]["3"] < 100.0
+    # the model's draws are the observer's: frame 0's first photons at 3, classified through the frame path
+    made = class_intensities(CLASS_NAMES[0], nn_distance_nm=20.0, seed=700, layout=SMALL_DETECTOR)
+    rng = np.random.default_rng([700, 0])
+    first = [count_photons(made.intensities[0], layout=SMALL_DETECTOR, total_counts=3.0,
+                           bad_pixel_fraction=made.frame.instrument.bad_pixel_fraction, rng=rng) for _ in range(2)]
+    labels = [result.label for result in classify_frames(first, classifier=classifier, geometry=made.frame.geometry,
+                                                        sources=["a", "b"], window_scale="ensemble",
+                                                        beam_stop_px=made.frame.beam_stop_px)]
+    assert ideal["frames"][0]["model_right_at_totals"][0] == sum(label == CLASS_NAMES[0] for label in labels)
+    right = np.array([r["model_right_at_totals"] for r in ideal["frames"]])
+    assert ideal["model_accuracy_at_totals"]["1e+06"] == pytest.approx(100 * right[:, 1].sum() / 14, abs=0.01)
+    assert ideal["model_hcp_recall_at_totals"]["3"] == pytest.approx(
+        50 * ideal["frames"][class_index("HCP0001")]["model_right_at_totals"][0], abs=0.01)
+    with pytest.raises(ValueError, match="reads must be one of"):
+        ideal_observer_evaluation(per_class=1, seed=700, layout=SMALL_DETECTOR, reads="pixels")
+
+
+def test_cli_observer_reading_the_model_input_beside_a_model(tmp_path, capsys, untrained_bundle):
+    out = tmp_path / "canonical"
+    assert main(["ideal-observer", "--per-class", "1", "--seed", "700", "--detector", "small", "--draws", "1",
+                 "--totals", "1e6", "--lattice-constants", "20", "--reads", "canonical",
+                 "--model", str(untrained_bundle), "--output", str(out)]) == 0
+    written = json.loads((out / "ideal_observer.json").read_text())
+    assert written["reads"] == "canonical" and written["accuracy_at_totals"]["1e+06"] == 100.0
+    text = (out / "ideal_observer.md").read_text()
+    assert text.startswith("Ideal observer reading the model's input on 7")
+    model = written["model"]
+    assert f"| 1e+06 | 100.0 | 100.0 | {written['model_accuracy_at_totals']['1e+06']:.1f} |" in text
+    assert f"`{model}` (%)" in text
+    assert "ideal observer reading the model's input:" in capsys.readouterr().out
+    assert main(["ideal-observer", "--reads", "pixels", "--output", str(tmp_path / "no")]) == 2
+    assert "reads must be one of" in capsys.readouterr().err and not (tmp_path / "no").exists()

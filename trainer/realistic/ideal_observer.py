@@ -25,6 +25,15 @@ prior by a few draws, so its accuracy bounds from below what an observer told th
 much less could reach, as the told observer's bounds it from above: the two measure
 what not knowing those conditions costs when the rest is known.
 
+Reading the model's input (``reads="canonical"``), the observer sees the frame as the
+frame path hands it to a network: binned onto the canonical grid at one window scale
+(:func:`canonical_scale`, where the frame's lattice looks like the middle of the training
+lattices) and folded about qy = 0 (:func:`canonical_view`). Photons outside that window,
+and the detail finer than its cells, are lost to it as to the network; where it still
+labels the frames right, the input holds what the label needs. Given a ``classifier``,
+every swept draw is also labelled by it through the frame path (in memory,
+``--window-scale ensemble``), so the model and the observer meet the same photons.
+
 :func:`ideal_observer_evaluation` draws the frames of
 :func:`.evaluate.realistic_evaluation` (same seeds, same order: frame ``i`` from
 ``seed + i``) and labels each at its own counts, then counts each again at the totals
@@ -33,6 +42,7 @@ of :data:`SWEPT_TOTALS`. :func:`paired_table` sets a model's records beside it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from pathlib import Path
 from typing import Callable
@@ -45,8 +55,12 @@ import numpy as np  # noqa: E402
 import scipy.special  # noqa: E402
 
 from xicam_gisaxs_cnn.classes import CLASS_NAMES, NUM_CLASSES, class_index  # noqa: E402
+from xicam_gisaxs_cnn.canonical import IMAGE_SIZE  # noqa: E402
 from xicam_gisaxs_cnn.frames import DetectorGeometry  # noqa: E402
-from xicam_gisaxs_cnn.frames.resample import BeamStop  # noqa: E402
+from xicam_gisaxs_cnn.frames.classify import classify_frames  # noqa: E402
+from xicam_gisaxs_cnn.frames.fold import FOLD_QY  # noqa: E402
+from xicam_gisaxs_cnn.frames.resample import BeamStop, resampling_plan  # noqa: E402
+from xicam_gisaxs_cnn.frames.scale import quantise_scale  # noqa: E402
 
 from ..evaluation.metrics import bin_members, percent  # noqa: E402
 from ..simulation import SimulationConfig  # noqa: E402
@@ -57,6 +71,9 @@ from .frames import (  # noqa: E402
     PILATUS_1M, DetectorLayout, FilmDraw, Instrument, RealisticFrame, count_photons,
     expected_intensity, film_record, sample_geometry, sample_instrument, superlattice_film,
 )
+
+OBSERVER_READS: tuple[str, ...] = ("frame", "canonical")
+"""What the observer reads: every live pixel of the detector, or the model's input (:func:`canonical_view`)."""
 
 SWEPT_TOTALS: tuple[float, ...] = tuple(10.0 ** (exponent / 2) for exponent in range(4, 15))
 """Expected photons per frame at which every frame is counted again: 1e2 to 1e7 in half decades."""
@@ -176,6 +193,58 @@ def marginal_log_likelihoods(counts: np.ndarray, candidate_intensities: np.ndarr
     return scipy.special.logsumexp(each.reshape(classes, candidates), axis=1) - math.log(candidates)
 
 
+def canonical_scale(nn_distance_nm: float, config: SimulationConfig | None = None) -> float:
+    """Window scale at which a lattice of ``nn_distance_nm`` (nm) looks like the middle of the training lattices.
+
+    The geometric mean of the config's nearest-neighbour range (12-35 nm: 20.5 nm) at
+    scale 1, so the scale is ``nn_distance_nm / 20.5``, rounded by
+    :func:`~xicam_gisaxs_cnn.frames.scale.quantise_scale`.
+    """
+    low, high = (config or SimulationConfig()).nn_distance_nm_range
+    return quantise_scale(nn_distance_nm / math.sqrt(low * high))
+
+
+def canonical_view(counts: np.ndarray, intensities: np.ndarray, *, geometry: DetectorGeometry,
+                   beam_stop_px: BeamStop | None, window_scale: float,
+                   fold: bool = FOLD_QY) -> tuple[np.ndarray, np.ndarray]:
+    """Photons and intensities as the frame path hands them to a network: summed over canonical cells.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        (rows, columns) detector counts; pixels < 0 (gaps, bad pixels) are not live.
+    intensities : numpy.ndarray
+        (..., rows, columns) expected intensities (classes, or classes and candidates).
+    geometry, beam_stop_px, window_scale
+        The frame's geometry and beam stop (px), and the window scale of the canonical grid.
+    fold : bool
+        Add each cell to its mirror about qy = 0, as the frame path folds (keyword-only, as all).
+
+    Returns
+    -------
+    counts, intensities : numpy.ndarray
+        Sums over the live pixels of each cell the frame path keeps (its mask; cells no pixel
+        centre falls in, filled from the nearest pixel there, repeat a pixel and are left out):
+        counts (125, 125), -1 where no cell is kept, and intensities (..., 125, 125); folded,
+        (125, 63) and (..., 125, 63), the last column qy = 0.
+    """
+    counts = np.asarray(counts)
+    plan = resampling_plan(counts.shape, geometry=geometry, window_scale=window_scale, beam_stop_px=beam_stop_px)
+    _, kept = plan.apply(counts)
+    kept = (kept.ravel() & (plan.cell_pixels > 0)).reshape(IMAGE_SIZE, IMAGE_SIZE)
+    live = (counts >= 0).ravel()
+    flat = np.where(live, counts.ravel(), 0).astype(np.float64)
+    layers = np.where(live, intensities.reshape(-1, live.size), 0.0)
+    binned_counts = np.where(kept, (plan.frame_binning @ flat).reshape(IMAGE_SIZE, IMAGE_SIZE), 0.0)
+    binned = np.where(kept, (plan.frame_binning @ layers.T).T.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), 0.0)
+    if fold:
+        centre = IMAGE_SIZE // 2
+        binned_counts, binned, kept = (
+            np.concatenate([a[..., :centre] + a[..., :centre:-1], a[..., centre:centre + 1]], axis=-1)
+            for a in (binned_counts, binned, kept.astype(int)))
+    return np.where(kept > 0, binned_counts, -1), binned.reshape(*intensities.shape[:-2], *binned.shape[-2:])
+
+
 def ideal_label(counts: np.ndarray, intensities: np.ndarray) -> int:
     """Class index of the ideal observer's decision: the largest likelihood.
 
@@ -196,6 +265,8 @@ def ideal_observer_evaluation(
     draws: int = 3,
     lattice_known: bool = True,
     film_samples: int = 0,
+    reads: str = "frame",
+    classifier=None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """The ideal observer on the superlattice frames of ``realistic_evaluation(per_class=..., seed=...)``.
@@ -220,6 +291,11 @@ def ideal_observer_evaluation(
     film_samples : int
         0: the observer is told the film's draws; else it averages its likelihoods over
         this many film draws made afresh (as many times the work; both: the product).
+    reads : str
+        ``"frame"``: the observer reads every live pixel; ``"canonical"``: only the model's
+        input, :func:`canonical_view` at :func:`canonical_scale` (of :data:`OBSERVER_READS`).
+    classifier : xicam_gisaxs_cnn.models.Classifier, optional
+        Also labels every swept draw through the frame path (in memory, ``"ensemble"``).
     progress : callable, optional
         Called with a line after each frame.
 
@@ -229,11 +305,14 @@ def ideal_observer_evaluation(
         ``frames`` (one record each: kind, lattice constant, grain width and height,
         ``total_counts`` (its positive pixels' sum, as the evaluation records it), the
         observer's ``label``, ``right_at_totals``: right draws at each total; not told all,
-        also ``label_told``, the label of the observer told all on the same photons),
+        also ``label_told``, the label of the observer told all on the same photons; reading
+        the canonical view, its ``window_scale``; with a classifier, ``model_right_at_totals``),
         ``accuracy`` (%), ``recall`` and ``recall_vs_lattice_nm`` (fractions),
         ``accuracy_vs_total_counts``, ``accuracy_vs_lattice_nm``, ``accuracy_vs_lateral_cells``
         (as the evaluation's tables), ``accuracy_at_totals`` (total -> %) and
-        ``hcp_recall_at_totals``, and the arguments (and, not told all, ``accuracy_told``).
+        ``hcp_recall_at_totals`` (with a classifier also ``model_accuracy_at_totals``,
+        ``model_hcp_recall_at_totals`` and ``model``), and the arguments (and, not told all,
+        ``accuracy_told``).
     """
     if per_class < 1 or draws < 1 or not totals or min(totals) <= 0:
         raise ValueError(f"per_class and draws must be >= 1 and totals > 0, got {per_class}, {draws}, {totals}")
@@ -241,6 +320,8 @@ def ideal_observer_evaluation(
         raise ValueError(f"lattice constants must be distinct and > 0 nm, got {lattice_constants_nm}")
     if film_samples < 0:
         raise ValueError(f"film_samples must be >= 0, got {film_samples}")
+    if reads not in OBSERVER_READS:
+        raise ValueError(f"reads must be one of {OBSERVER_READS}, got {reads!r}")
     told = lattice_known and not film_samples
     records = []
     for index, (kind, d) in enumerate(superlattice_jobs(lattice_constants_nm, per_class)):
@@ -249,28 +330,56 @@ def ideal_observer_evaluation(
         observed = made.intensities if told else candidate_intensities(made, candidate_draws(
             made.draw, lattice_constants_nm=() if lattice_known else lattice_constants_nm, film_samples=film_samples,
             rng=np.random.default_rng([seed, index, 1])), layout=layout)
+        window_scale = canonical_scale(d) if reads == "canonical" else None
+        label = functools.partial(_observer_label, frame=frame, window_scale=window_scale)
         rng = np.random.default_rng([seed, index])
-        right = [sum(ideal_label(count_photons(made.intensities[truth], layout=layout, total_counts=total,
-                                               bad_pixel_fraction=frame.instrument.bad_pixel_fraction, rng=rng),
-                                 observed) == truth for _ in range(draws)) for total in totals]
+        right, model_right = np.zeros(len(totals), dtype=int), np.zeros(len(totals), dtype=int)
+        for position, total in enumerate(totals):
+            for _ in range(draws):
+                counts = count_photons(made.intensities[truth], layout=layout, total_counts=total,
+                                       bad_pixel_fraction=frame.instrument.bad_pixel_fraction, rng=rng)
+                right[position] += label(counts, observed) == truth
+                if classifier is not None:
+                    model_right[position] += _model_label(counts, frame, classifier) == kind
         records.append({
             "kind": kind, "nn_distance_nm": d,
             "repetitions_lateral": frame.film_parameters["repetitions_lateral"],
             "repetitions_vertical": frame.film_parameters["repetitions_vertical"],
             "total_counts": float(frame.counts[frame.counts > 0].sum()),
-            "label": CLASS_NAMES[ideal_label(frame.counts, observed)],
-            "right_at_totals": [int(r) for r in right],
+            "label": CLASS_NAMES[label(frame.counts, observed)],
+            "right_at_totals": right.tolist(),
         })
         if not told:
-            records[-1]["label_told"] = CLASS_NAMES[ideal_label(frame.counts, made.intensities)]
+            records[-1]["label_told"] = CLASS_NAMES[label(frame.counts, made.intensities)]
+        if window_scale is not None:
+            records[-1]["window_scale"] = window_scale
+        if classifier is not None:
+            records[-1]["model_right_at_totals"] = model_right.tolist()
         if progress:
             progress(f"{index + 1}: {kind} {d:g} nm, {records[-1]['total_counts']:.0f} photons -> {records[-1]['label']}")
     metrics = summarise_ideal(records, totals=totals, draws=draws)
     metrics.update(detector=layout.name, per_class=per_class, seed=seed, draws=draws, totals=list(totals),
-                   lattice_known=lattice_known, film_samples=film_samples)
+                   lattice_known=lattice_known, film_samples=film_samples, reads=reads)
+    if classifier is not None:
+        metrics["model"] = classifier.name
     if not told:
         metrics["accuracy_told"] = percent(np.mean([r["kind"] == r["label_told"] for r in records]))
     return metrics
+
+
+def _observer_label(counts: np.ndarray, intensities: np.ndarray, *, frame: RealisticFrame,
+                    window_scale: float | None) -> int:
+    """:func:`ideal_label` of ``counts`` of ``frame``'s detector, or of their :func:`canonical_view` at ``window_scale``."""
+    if window_scale is not None:
+        counts, intensities = canonical_view(counts, intensities, geometry=frame.geometry,
+                                             beam_stop_px=frame.beam_stop_px, window_scale=window_scale)
+    return ideal_label(counts, intensities)
+
+
+def _model_label(counts: np.ndarray, frame: RealisticFrame, classifier) -> str | None:
+    """``classifier``'s label of ``counts`` taken at ``frame``'s geometry, through the frame path (``"ensemble"``)."""
+    return classify_frames([counts], classifier=classifier, geometry=frame.geometry, sources=["frame"],
+                           window_scale="ensemble", beam_stop_px=frame.beam_stop_px)[0].label
 
 
 def summarise_ideal(records: list[dict], *, totals: tuple[float, ...], draws: int) -> dict:
@@ -278,9 +387,13 @@ def summarise_ideal(records: list[dict], *, totals: tuple[float, ...], draws: in
     truth = np.array([class_index(r["kind"]) for r in records])
     correct = np.array([r["kind"] == r["label"] for r in records])
     distances = np.array([r["nn_distance_nm"] for r in records])
-    right = np.array([r["right_at_totals"] for r in records])  # (frames, totals)
     hcp = truth == class_index("HCP0001")
-    return {
+
+    def at_totals(key: str, chosen: np.ndarray | slice = slice(None)) -> dict[str, float]:
+        right = np.array([r[key] for r in records])[chosen]  # (frames, totals)
+        return {f"{total:.3g}": percent(right[:, i].sum() / (draws * len(right))) for i, total in enumerate(totals)}
+
+    tables = {
         "frames": records,
         "accuracy": percent(np.mean(correct)),
         "recall": recall_per_class(correct, truth),
@@ -290,11 +403,13 @@ def summarise_ideal(records: list[dict], *, totals: tuple[float, ...], draws: in
         "accuracy_vs_lattice_nm": accuracy_table(correct, distances, None),
         "accuracy_vs_lateral_cells": accuracy_table(
             correct, np.array([r["repetitions_lateral"] for r in records], dtype=float), LATERAL_CELL_BINS),
-        "accuracy_at_totals": {f"{total:.3g}": percent(right[:, i].sum() / (draws * len(records)))
-                               for i, total in enumerate(totals)},
-        "hcp_recall_at_totals": ({f"{total:.3g}": percent(right[hcp, i].sum() / (draws * hcp.sum()))
-                                  for i, total in enumerate(totals)} if hcp.any() else {}),
+        "accuracy_at_totals": at_totals("right_at_totals"),
+        "hcp_recall_at_totals": at_totals("right_at_totals", hcp) if hcp.any() else {},
     }
+    if all("model_right_at_totals" in r for r in records):
+        tables["model_accuracy_at_totals"] = at_totals("model_right_at_totals")
+        tables["model_hcp_recall_at_totals"] = at_totals("model_right_at_totals", hcp) if hcp.any() else {}
+    return tables
 
 
 def paired_table(ideal: dict, model_records: list[dict]) -> dict:
@@ -326,7 +441,8 @@ def observer_name(ideal: dict) -> str:
     """Which observer made ``ideal``: told every draw but the class, or not the lattice constant or film either."""
     hidden = ([] if ideal.get("lattice_known", True) else ["the lattice constant"]) + (
         [f"the film (averaged over {ideal['film_samples']} film draws)"] if ideal.get("film_samples") else [])
-    return "ideal observer" + (" not told " + " nor ".join(hidden) if hidden else "")
+    reading = " reading the model's input" if ideal.get("reads") == "canonical" else ""
+    return "ideal observer" + reading + (" not told " + " nor ".join(hidden) if hidden else "")
 
 
 def markdown_ideal(ideal: dict, paired: dict | None = None, *, model_name: str = "model") -> str:
@@ -342,9 +458,15 @@ def markdown_ideal(ideal: dict, paired: dict | None = None, *, model_name: str =
         lines += [f"| {name} | {row['frames']} | {row['model']:.1f} | {row['ideal_observer']:.1f} | "
                   f"{row['ideal_right_model_wrong']} | {row['model_right_ideal_wrong']} |" for name, row in paired.items()]
         lines.append("")
-    lines += [f"Every frame counted again {ideal['draws']} times at each total:", "",
-              "| expected photons per frame | accuracy (%) | HCP0001 recall (%) |", "|---|---|---|"]
+    model = ideal.get("model_accuracy_at_totals")
+    lines += [f"Every frame counted again {ideal['draws']} times at each total"
+              + (f" (and `{ideal['model']}` on the same photons, through the frame path)" if model else "") + ":", "",
+              "| expected photons per frame | accuracy (%) | HCP0001 recall (%) |"
+              + (f" `{ideal['model']}` (%) | `{ideal['model']}` HCP0001 (%) |" if model else ""),
+              "|---|---|---|" + ("---|---|" if model else "")]
     lines += [f"| {total} | {accuracy:.1f} | {ideal['hcp_recall_at_totals'].get(total, float('nan')):.1f} |"
+              + (f" {model[total]:.1f} | {ideal['model_hcp_recall_at_totals'].get(total, float('nan')):.1f} |"
+                 if model else "")
               for total, accuracy in ideal["accuracy_at_totals"].items()]
     lines += ["", "| lattice constant (nm) | accuracy (%) | HCP0001 recall (%) |", "|---|---|---|"]
     lines += [f"| {d} | {ideal['accuracy_vs_lattice_nm'][d]['accuracy']:.1f} | "
@@ -357,6 +479,9 @@ def plot_ideal(ideal: dict, path: str | Path, *, model_counts: dict | None = Non
     figure, axes = plt.subplots(figsize=(5.5, 3.8))
     totals = [float(t) for t in ideal["accuracy_at_totals"]]
     axes.plot(totals, list(ideal["accuracy_at_totals"].values()), "o-", label=observer_name(ideal))
+    if "model_accuracy_at_totals" in ideal:
+        axes.plot(totals, list(ideal["model_accuracy_at_totals"].values()), "^-",
+                  label=f"{ideal['model']}, the same photons")
     if model_counts:
         axes.plot([row["centre"] for row in model_counts.values()], [row["accuracy"] for row in model_counts.values()],
                   "s--", label=model_name)

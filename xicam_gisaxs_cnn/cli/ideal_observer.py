@@ -17,7 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "compute each frame's expected intensity for all seven classes with every other draw kept, and label "
             "the frame by the largest Poisson likelihood: the Bayes-optimal observer that knows everything but the "
             "class, an upper bound for any classifier (--lattice-unknown and --film-unknown tell it less). Then "
-            "count every frame again at 1e2-1e7 photons. With "
+            "count every frame again at 1e2-1e7 photons (--reads canonical: reading only the model's input; "
+            "--model: the model labels the same photons). With "
             "--compare, a report's metrics.json (made with the same --seed and N) is set beside it frame for frame."
         ),
     )
@@ -40,12 +41,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--film-unknown", type=int, default=0, metavar="K",
                         help="do not tell the observer the film's draws (grain size, disorder, particle size, ...): "
                              "average its likelihoods over K film draws made afresh (K times the work; default: 0, told)")
+    parser.add_argument("--reads", default="frame", metavar="WHAT",
+                        help="what the observer reads: 'frame', every live pixel (default), or 'canonical', only the model's "
+                             "input, the frame binned onto the canonical grid at the scale where its lattice looks "
+                             "like the middle of the training lattices, folded about qy = 0")
+    parser.add_argument("--model", metavar="NAME_OR_PATH",
+                        help="also label every swept photon draw with this model through the frame path (in memory, "
+                             "--window-scale ensemble), so the model and the observer meet the same photons")
     parser.add_argument("--compare", metavar="METRICS_JSON",
                         help="an evaluation report's metrics.json with realistic frames of the same seed and N")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from xicam_gisaxs_cnn.models import load_model
     from xicam_gisaxs_cnn_trainer.realistic.evaluate import DETECTORS, LATTICE_CONSTANTS_NM
     from xicam_gisaxs_cnn_trainer.realistic.ideal_observer import (
         SWEPT_TOTALS, ideal_observer_evaluation, markdown_ideal, observer_name, paired_table, plot_ideal,
@@ -58,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             args.seed, args.per_class, DETECTORS[args.detector].name):
         raise ValueError(f"--compare holds frames of seed {model['seed']}, {model['per_class']} per class on "
                          f"{model['detector']}; give the same --seed, --per-class and --detector")
+    classifier = load_model(args.model) if args.model else None
     lattice_constants = tuple(args.lattice_constants or LATTICE_CONSTANTS_NM)
     if model is not None and _lattice_constants_of(model) != lattice_constants:
         raise ValueError(f"--compare holds frames of lattice constants {_lattice_constants_of(model)} nm; "
@@ -66,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                                       lattice_constants_nm=lattice_constants,
                                       totals=tuple(args.totals or SWEPT_TOTALS), draws=args.draws,
                                       lattice_known=not args.lattice_unknown, film_samples=args.film_unknown,
-                                      progress=print)
+                                      reads=args.reads, classifier=classifier, progress=print)
     paired = paired_table(ideal, model["frames"]) if model is not None else None
     if paired is not None:
         ideal["paired"] = {"metrics": str(args.compare), "table": paired}
