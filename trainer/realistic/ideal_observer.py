@@ -218,7 +218,7 @@ def canonical_view(counts: np.ndarray, intensities: np.ndarray, *, geometry: Det
     geometry, beam_stop_px, window_scale
         The frame's geometry and beam stop (px), and the window scale of the canonical grid.
     fold : bool
-        Add each cell to its mirror about qy = 0, as the frame path folds (keyword-only, as all).
+        Add each cell to its mirror about qy = 0, as the frame path folds.
 
     Returns
     -------
