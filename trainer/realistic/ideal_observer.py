@@ -489,7 +489,7 @@ def plot_ideal(ideal: dict, path: str | Path, *, model_counts: dict | None = Non
     axes.set(xscale="log", xlabel="photons per frame", ylabel="accuracy (%)", ylim=(0, 101),
              title="Realistic frames: the ideal observer" + ("'s upper bound" if "accuracy_told" not in ideal
                                                               else ", told less"))
-    axes.legend(loc="lower right")
+    axes.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
