@@ -10,7 +10,7 @@ import scipy.stats
 from xicam_gisaxs_cnn.classes import CLASS_NAMES, class_index
 from xicam_gisaxs_cnn.cli import main
 from xicam_gisaxs_cnn.frames.classify import classify_frames
-from xicam_gisaxs_cnn.frames.resample import resample
+from xicam_gisaxs_cnn.frames.resample import resample, resampling_plan
 from xicam_gisaxs_cnn.models import load_model
 from xicam_gisaxs_cnn_trainer.realistic.evaluate import realistic_evaluation
 from xicam_gisaxs_cnn_trainer.simulation import SimulationConfig
@@ -197,8 +197,9 @@ def test_the_canonical_view_holds_the_photons_of_the_image_the_model_sees():
     made = class_intensities("BCC110", nn_distance_nm=20.0, seed=31, layout=SMALL_DETECTOR)
     frame = made.frame
     where = dict(geometry=frame.geometry, beam_stop_px=frame.beam_stop_px, window_scale=1.0)
-    counts, intensities = canonical_view(frame.counts, made.intensities, fold=False, **where)
-    _, ones = canonical_view(frame.counts, np.ones((1, *frame.counts.shape)), fold=False, **where)
+    plan = resampling_plan(frame.counts.shape, **where)
+    counts, intensities = canonical_view(frame.counts, made.intensities, plan=plan, fold=False)
+    _, ones = canonical_view(frame.counts, np.ones((1, *frame.counts.shape)), plan=plan, fold=False)
     image, mask = resample(frame.counts, **where)
     kept = counts >= 0
     assert intensities.shape == (7, 125, 125) and kept.sum() > 1000
@@ -206,7 +207,7 @@ def test_the_canonical_view_holds_the_photons_of_the_image_the_model_sees():
     # the model's image is the mean count over a cell's live pixels: the view's sum over their number
     assert np.allclose(counts[kept] / ones[0][kept], image[kept], rtol=1e-5)
     assert not (kept & ~mask).any() and 0 < counts[kept].sum() < frame.counts[frame.counts > 0].sum()
-    folded, folded_intensities = canonical_view(frame.counts, made.intensities, **where)
+    folded, folded_intensities = canonical_view(frame.counts, made.intensities, plan=plan)
     assert folded.shape == (125, 63) and folded_intensities.shape == (7, 125, 63)
     assert folded[folded > 0].sum() == counts[kept].sum()
     assert np.allclose(folded_intensities[:, :, 10], intensities[:, :, 10] + intensities[:, :, 114])

@@ -59,7 +59,7 @@ from xicam_gisaxs_cnn.canonical import IMAGE_SIZE  # noqa: E402
 from xicam_gisaxs_cnn.frames import DetectorGeometry  # noqa: E402
 from xicam_gisaxs_cnn.frames.classify import classify_frames  # noqa: E402
 from xicam_gisaxs_cnn.frames.fold import FOLD_QY  # noqa: E402
-from xicam_gisaxs_cnn.frames.resample import BeamStop, resampling_plan  # noqa: E402
+from xicam_gisaxs_cnn.frames.resample import BeamStop, ResamplingPlan, resampling_plan  # noqa: E402
 from xicam_gisaxs_cnn.frames.scale import quantise_scale  # noqa: E402
 
 from ..evaluation.metrics import bin_members, percent  # noqa: E402
@@ -204,8 +204,7 @@ def canonical_scale(nn_distance_nm: float, config: SimulationConfig | None = Non
     return quantise_scale(nn_distance_nm / math.sqrt(low * high))
 
 
-def canonical_view(counts: np.ndarray, intensities: np.ndarray, *, geometry: DetectorGeometry,
-                   beam_stop_px: BeamStop | None, window_scale: float,
+def canonical_view(counts: np.ndarray, intensities: np.ndarray, *, plan: ResamplingPlan,
                    fold: bool = FOLD_QY) -> tuple[np.ndarray, np.ndarray]:
     """Photons and intensities as the frame path hands them to a network: summed over canonical cells.
 
@@ -215,8 +214,9 @@ def canonical_view(counts: np.ndarray, intensities: np.ndarray, *, geometry: Det
         (rows, columns) detector counts; pixels < 0 (gaps, bad pixels) are not live.
     intensities : numpy.ndarray
         (..., rows, columns) expected intensities (classes, or classes and candidates).
-    geometry, beam_stop_px, window_scale
-        The frame's geometry and beam stop (px), and the window scale of the canonical grid.
+    plan : ResamplingPlan
+        The frame path's resampling at the frame's geometry, beam stop and window scale
+        (:func:`~xicam_gisaxs_cnn.frames.resample.resampling_plan`; one per frame serves every draw).
     fold : bool
         Add each cell to its mirror about qy = 0, as the frame path folds.
 
@@ -229,7 +229,6 @@ def canonical_view(counts: np.ndarray, intensities: np.ndarray, *, geometry: Det
         (125, 63) and (..., 125, 63), the last column qy = 0.
     """
     counts = np.asarray(counts)
-    plan = resampling_plan(counts.shape, geometry=geometry, window_scale=window_scale, beam_stop_px=beam_stop_px)
     _, kept = plan.apply(counts)
     kept = (kept.ravel() & (plan.cell_pixels > 0)).reshape(IMAGE_SIZE, IMAGE_SIZE)
     live = (counts >= 0).ravel()
@@ -330,8 +329,9 @@ def ideal_observer_evaluation(
         observed = made.intensities if told else candidate_intensities(made, candidate_draws(
             made.draw, lattice_constants_nm=() if lattice_known else lattice_constants_nm, film_samples=film_samples,
             rng=np.random.default_rng([seed, index, 1])), layout=layout)
-        window_scale = canonical_scale(d) if reads == "canonical" else None
-        label = functools.partial(_observer_label, frame=frame, window_scale=window_scale)
+        plan = None if reads == "frame" else resampling_plan(
+            frame.counts.shape, geometry=frame.geometry, window_scale=canonical_scale(d), beam_stop_px=frame.beam_stop_px)
+        label = functools.partial(_observer_label, plan=plan)
         rng = np.random.default_rng([seed, index])
         right, model_right = np.zeros(len(totals), dtype=int), np.zeros(len(totals), dtype=int)
         for position, total in enumerate(totals):
@@ -351,8 +351,8 @@ def ideal_observer_evaluation(
         })
         if not told:
             records[-1]["label_told"] = CLASS_NAMES[label(frame.counts, made.intensities)]
-        if window_scale is not None:
-            records[-1]["window_scale"] = window_scale
+        if plan is not None:
+            records[-1]["window_scale"] = plan.window_scale
         if classifier is not None:
             records[-1]["model_right_at_totals"] = model_right.tolist()
         if progress:
@@ -367,12 +367,10 @@ def ideal_observer_evaluation(
     return metrics
 
 
-def _observer_label(counts: np.ndarray, intensities: np.ndarray, *, frame: RealisticFrame,
-                    window_scale: float | None) -> int:
-    """:func:`ideal_label` of ``counts`` of ``frame``'s detector, or of their :func:`canonical_view` at ``window_scale``."""
-    if window_scale is not None:
-        counts, intensities = canonical_view(counts, intensities, geometry=frame.geometry,
-                                             beam_stop_px=frame.beam_stop_px, window_scale=window_scale)
+def _observer_label(counts: np.ndarray, intensities: np.ndarray, *, plan: ResamplingPlan | None) -> int:
+    """:func:`ideal_label` of detector ``counts``, or of their :func:`canonical_view` through ``plan``."""
+    if plan is not None:
+        counts, intensities = canonical_view(counts, intensities, plan=plan)
     return ideal_label(counts, intensities)
 
 
